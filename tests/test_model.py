@@ -1,0 +1,318 @@
+import math
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import inception_keras as ik
+from inception_keras.summary import summary_rows
+
+# Table 1 of the paper, typed in here independently of the package's own table:
+# block: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj, published params, published ops)
+# (published params in the paper's K = 1024, ops in M = 10^6).
+PAPER = {
+    "3a": (64, 96, 128, 16, 32, 32, 159, 128),
+    "3b": (128, 128, 192, 32, 96, 64, 380, 304),
+    "4a": (192, 96, 208, 16, 48, 64, 364, 73),
+    "4b": (160, 112, 224, 24, 64, 64, 437, 88),
+    "4c": (128, 128, 256, 24, 64, 64, 463, 100),
+    "4d": (112, 144, 288, 32, 64, 64, 580, 119),
+    "4e": (256, 160, 320, 32, 128, 128, 840, 170),
+    "5a": (256, 160, 320, 32, 128, 128, 1072, 54),
+    "5b": (384, 192, 384, 48, 128, 128, 1388, 71),
+}
+STAGE = {"3": 8, "4": 16, "5": 32}  # the block's stride relative to the input
+
+
+def out_channels(cfg):
+    return cfg[0] + cfg[2] + cfg[4] + cfg[5]
+
+
+def conv(cin, cout, k, hw, bn):
+    """(all parameters, kernel weights, multiply-adds) of one conv unit at output size hw x hw."""
+    weights = k * k * cin * cout
+    params = weights + (4 * cout if bn else cout)  # BN: gamma, beta, moving mean and variance
+    return params, weights, weights * hw * hw
+
+
+def independent_counts(size=224, classes=1000, bn=False, aux=False):
+    """Parameters, weights and multiply-adds of the whole network from the table above."""
+    units = []
+    hw = math.ceil(size / 2)
+    units.append(conv(3, 64, 7, hw, bn))  # conv1
+    hw = math.ceil(size / 4)
+    units += [conv(64, 64, 1, hw, bn), conv(64, 192, 3, hw, bn)]  # conv2
+    cin = 192
+    aux_in = {}
+    for name, cfg in PAPER.items():
+        hw = math.ceil(size / STAGE[name[0]])
+        n1, r3, n3, r5, n5, pp = cfg[:6]
+        units += [conv(cin, n1, 1, hw, bn), conv(cin, r3, 1, hw, bn), conv(r3, n3, 3, hw, bn),
+                  conv(cin, r5, 1, hw, bn), conv(r5, n5, 5, hw, bn), conv(cin, pp, 1, hw, bn)]
+        cin = out_channels(cfg)
+        aux_in[name] = (cin, hw)
+    units.append((cin * classes + classes, cin * classes, cin * classes))  # fc
+    params = sum(u[0] for u in units)
+    weights = sum(u[1] for u in units)
+    ops = sum(u[2] for u in units)
+    if aux:
+        for block in ("4a", "4d"):
+            channels, hw = aux_in[block]
+            pooled = (hw - 5) // 3 + 1 if hw >= 5 else 1
+            params += conv(channels, 128, 1, pooled, bn)[0]
+            params += pooled * pooled * 128 * 1024 + 1024 + 1024 * classes + classes
+    return params, weights, ops
+
+
+@pytest.mark.parametrize("variant", ["paper", "bn"])
+@pytest.mark.parametrize("aux", [False, True])
+@pytest.mark.parametrize("size", [224, 96, 299])
+def test_output_shapes_and_parameter_count(variant, aux, size):
+    model = ik.GoogLeNet(input_shape=(size, size, 3), classes=7, aux_logits=aux, variant=variant)
+    outputs = model(np.random.uniform(0, 255, (2, size, size, 3)).astype("float32"))
+    outputs = outputs if aux else [outputs]
+    assert len(outputs) == (3 if aux else 1)
+    for out in outputs:
+        assert tuple(out.shape) == (2, 7)
+        np.testing.assert_allclose(np.sum(out, axis=-1), 1.0, rtol=1e-5)
+    expected_params = independent_counts(size, classes=7, bn=variant == "bn", aux=aux)[0]
+    assert model.count_params() == expected_params
+
+
+def test_block_outputs_match_table_1_at_224():
+    model = ik.GoogLeNet(aux_logits=True)
+    expected = {"conv1": (112, 112, 64), "pool1": (56, 56, 64), "conv2": (56, 56, 192),
+                "pool2": (28, 28, 192), "pool3": (14, 14, 480), "pool4": (7, 7, 832),
+                "pool5": (1024,)}
+    for name, cfg in PAPER.items():
+        hw = 224 // STAGE[name[0]]
+        expected[f"inception_{name}"] = (hw, hw, out_channels(cfg))
+    for name, shape in expected.items():
+        assert tuple(model.get_layer(name).output.shape[1:]) == shape, name
+    # The paper's aux heads: 5x5/3 average pool gives 4x4 at 224, then 1x1 conv to 128.
+    assert tuple(model.get_layer("aux1_pool").output.shape[1:]) == (4, 4, 512)
+    assert tuple(model.get_layer("aux2_pool").output.shape[1:]) == (4, 4, 528)
+    assert tuple(model.get_layer("aux1_conv").output.shape[1:]) == (4, 4, 128)
+    assert model.get_layer("aux1_fc1").units == 1024
+    assert model.get_layer("aux1_dropout").rate == pytest.approx(0.7)
+    assert model.get_layer("dropout").rate == pytest.approx(0.4)
+
+
+def test_five_by_five_branches_are_five_by_five():
+    model = ik.GoogLeNet()
+    for name in PAPER:
+        assert model.get_layer(f"inception_{name}_5x5").kernel_size == (5, 5)
+        assert model.get_layer(f"inception_{name}_3x3").kernel_size == (3, 3)
+        assert model.get_layer(f"inception_{name}_pool").pool_size == (3, 3)
+    assert model.get_layer("conv1").kernel_size == (7, 7)
+    assert model.get_layer("conv1").strides == (2, 2)
+    for pool in ("pool1", "pool2", "pool3", "pool4"):
+        assert model.get_layer(pool).pool_size == (3, 3) and model.get_layer(pool).strides == (2, 2)
+
+
+def test_variants_differ_only_in_lrn_and_batch_norm():
+    paper, bn = ik.GoogLeNet(variant="paper"), ik.GoogLeNet(variant="bn")
+    lrn = [l.name for l in paper.layers if isinstance(l, ik.LocalResponseNormalization)]
+    assert lrn == ["norm1", "norm2"]
+    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in paper.layers)
+    assert not any(isinstance(l, ik.LocalResponseNormalization) for l in bn.layers)
+    convs = [l for l in bn.layers if isinstance(l, keras.layers.Conv2D)]
+    assert len(convs) == 57
+    for layer in convs:
+        assert isinstance(bn.get_layer(f"{layer.name}_bn"), keras.layers.BatchNormalization)
+        assert not layer.use_bias
+    # Same convolutions, same shapes: the topology is shared.
+    assert [(l.name, l.kernel.shape) for l in convs] == [
+        (l.name, l.kernel.shape) for l in paper.layers if isinstance(l, keras.layers.Conv2D)
+    ]
+
+
+def test_relu_after_every_convolution():
+    model = ik.GoogLeNet(aux_logits=True)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            assert layer.activation is keras.activations.relu, layer.name
+
+
+def test_multiply_adds_and_weights_match_independent_count():
+    for variant in ("paper", "bn"):
+        rows = summary_rows(ik.GoogLeNet(variant=variant))
+        _, weights, ops = independent_counts(224, bn=variant == "bn")
+        assert sum(r.params for r in rows) == weights
+        assert sum(r.ops for r in rows) == ops
+    # The brief's headline figures: ~7.0M weights and ~1.58G multiply-adds at 224.
+    assert round(weights / 1e6, 1) == 7.0 and round(ops / 1e9, 2) == 1.58
+
+
+def test_per_block_figures_against_the_published_table():
+    rows = {r.name: r for r in summary_rows(ik.GoogLeNet())}
+    for name, cfg in PAPER.items():
+        row = rows[f"inception_{name}"]
+        paper_params, paper_ops = cfg[6] * 1024, cfg[7] * 1e6
+        # Slack: the paper's own table is inconsistent with its channel counts (4c, 5a).
+        assert abs(row.params - paper_params) / paper_params <= 0.10, name
+        assert abs(row.ops - paper_ops) / paper_ops <= 0.07, name
+        assert tuple(row.filters.values()) == cfg[:6]
+
+
+@pytest.mark.parametrize("pooling, shape", [(None, (7, 7, 1024)), ("avg", (1024,)), ("max", (1024,))])
+def test_headless_feature_extractor(pooling, shape):
+    model = ik.GoogLeNet(include_top=False, pooling=pooling)
+    assert tuple(model.output.shape[1:]) == shape
+    assert "fc" not in [l.name for l in model.layers]
+
+
+def test_any_input_size_without_aux_heads():
+    model = ik.GoogLeNet(input_shape=(None, None, 3), classes=5)
+    for size in (64, 137):
+        out = model(np.zeros((1, size, size, 3), "float32"))
+        assert tuple(out.shape) == (1, 5)
+
+
+def test_small_input_with_aux_heads_trains():
+    model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, aux_logits=True)
+    model.compile(optimizer="sgd",
+                  loss={name: "sparse_categorical_crossentropy" for name in model.output_names},
+                  loss_weights={"predictions": 1.0, "aux1": 0.3, "aux2": 0.3})
+    x = np.random.uniform(0, 255, (4, 64, 64, 3)).astype("float32")
+    y = np.array([0, 1, 2, 3])
+    history = model.fit(x, (y, y, y), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_input_tensor_and_inception_block():
+    inputs = keras.Input((28, 28, 192))
+    out = ik.inception_block(inputs, (64, 96, 128, 16, 32, 32), name="inception_3a")
+    block = keras.Model(inputs, out)
+    assert tuple(out.shape[1:]) == (28, 28, 256)
+    assert block.get_layer("inception_3a_5x5").kernel_size == (5, 5)
+    assert block.count_params() == sum(
+        k * k * a * b + b for a, b, k in
+        [(192, 64, 1), (192, 96, 1), (96, 128, 3), (192, 16, 1), (16, 32, 5), (192, 32, 1)]
+    )
+    tensor = keras.Input((96, 96, 3))
+    model = ik.GoogLeNet(input_tensor=tensor, classes=3)
+    assert model.inputs[0] is tensor
+    assert tuple(model.output.shape) == (None, 3)
+
+
+def test_classifier_activation_none_gives_logits():
+    model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, classifier_activation=None)
+    out = keras.ops.convert_to_numpy(model(np.random.uniform(0, 255, (2, 64, 64, 3))))
+    assert not np.allclose(out.sum(axis=-1), 1.0)
+
+
+def test_save_and_load_keras_file_safe_mode(tmp_path):
+    model = ik.GoogLeNet(input_shape=(96, 96, 3), classes=5, aux_logits=True)
+    x = np.random.default_rng(1).uniform(0, 255, (2, 96, 96, 3)).astype("float32")
+    expected = [keras.ops.convert_to_numpy(o) for o in model(x)]
+    path = tmp_path / "googlenet.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    for got, want in zip(loaded(x), expected):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), want)
+
+
+def test_weights_only_round_trip(tmp_path):
+    kwargs = dict(input_shape=(96, 96, 3), classes=5, variant="bn")
+    model = ik.GoogLeNet(**kwargs)
+    x = np.random.default_rng(2).uniform(0, 255, (2, 96, 96, 3)).astype("float32")
+    path = str(tmp_path / "googlenet.weights.h5")
+    model.save_weights(path)
+    fresh = ik.GoogLeNet(**kwargs)
+    assert not np.allclose(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+    reloaded = ik.GoogLeNet(weights=path, **kwargs)
+    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_gradients_reach_the_aux_heads():
+    model = ik.GoogLeNet(input_shape=(96, 96, 3), classes=4, aux_logits=True)
+    x = tf.random.uniform((2, 96, 96, 3), 0, 255)
+    y = tf.constant([1, 3])
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+
+    def gradients(output_index):
+        with tf.GradientTape() as tape:
+            outputs = model(x, training=True)
+            loss = loss_fn(y, outputs[output_index])
+        return dict(zip([v.path for v in model.trainable_variables],
+                        tape.gradient(loss, model.trainable_variables)))
+
+    def norm(grads, layer):
+        g = grads[model.get_layer(layer).kernel.path]
+        return 0.0 if g is None else float(tf.norm(g))
+
+    aux1 = gradients(1)
+    # aux1's loss trains its own head and the trunk below 4a, nothing above it.
+    assert norm(aux1, "aux1_fc2") > 0 and norm(aux1, "aux1_conv") > 0
+    assert norm(aux1, "inception_3a_5x5") > 0 and norm(aux1, "conv1") > 0
+    assert norm(aux1, "inception_4b_1x1") == 0 and norm(aux1, "fc") == 0
+    aux2 = gradients(2)
+    assert norm(aux2, "aux2_fc1") > 0 and norm(aux2, "inception_4d_5x5") > 0
+    assert norm(aux2, "aux1_fc1") == 0
+
+
+def test_inference_model_strips_aux_heads():
+    model = ik.GoogLeNet(input_shape=(96, 96, 3), classes=4, aux_logits=True)
+    inference = ik.inference_model(model)
+    assert len(inference.outputs) == 1
+    assert not any(l.name.startswith("aux") for l in inference.layers)
+    x = np.random.default_rng(3).uniform(0, 255, (3, 96, 96, 3)).astype("float32")
+    main = keras.ops.convert_to_numpy(model(x, training=False)[0])
+    np.testing.assert_allclose(inference.predict(x, verbose=0), main, rtol=1e-6, atol=1e-7)
+    # Deterministic: dropout has no effect at inference.
+    np.testing.assert_array_equal(inference.predict(x, verbose=0), inference.predict(x, verbose=0))
+    assert ik.inference_model(inference) is inference
+
+
+def test_feature_model_end_points():
+    model = ik.GoogLeNet(input_shape=(96, 96, 3))
+    features = ik.feature_model(model, ["inception_3b", "inception_4e", "pool5"])
+    out = features(np.zeros((1, 96, 96, 3), "float32"))
+    assert tuple(out["inception_3b"].shape) == (1, 12, 12, 480)
+    assert tuple(out["inception_4e"].shape) == (1, 6, 6, 832)
+    assert tuple(out["pool5"].shape) == (1, 1024)
+    with pytest.raises(ValueError, match="inception_9z"):
+        ik.feature_model(model, ["inception_9z"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (dict(classes=0), "classes"),
+        (dict(classes=2.5), "classes"),
+        (dict(variant="resnet"), "variant"),
+        (dict(pooling="avg"), "pooling"),
+        (dict(include_top=False, pooling="sum"), "pooling"),
+        (dict(input_shape=(16, 16, 3)), "input_shape"),
+        (dict(input_shape=(224, 224, 1)), "input_shape"),
+        (dict(input_shape=(None, None, 3), aux_logits=True), "input_shape"),
+        (dict(include_top=False, aux_logits=True), "aux_logits"),
+        (dict(weights="/nonexistent/googlenet.weights.h5"), "weights"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, argument):
+    with pytest.raises(ValueError, match=f"`{argument}`"):
+        ik.GoogLeNet(**kwargs)
+
+
+def test_bad_block_config():
+    with pytest.raises(ValueError, match="`config`"):
+        ik.inception_block(keras.Input((8, 8, 16)), (1, 2, 3))
+    with pytest.raises(ValueError, match="`config`"):
+        ik.inception_block(keras.Input((8, 8, 16)), (1, 2, 0, 4, 5, 6))
+
+
+def test_other_backend_fails_at_import_with_a_fix():
+    # Other backends (jax, torch) are not installed here: make Keras report one.
+    code = "import keras; keras.backend.backend = lambda: 'jax'; import inception_keras"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "ImportError" in result.stderr
+    assert "KERAS_BACKEND=tensorflow" in result.stderr and "'jax'" in result.stderr
+    ok = subprocess.run([sys.executable, "-c", "import inception_keras"], capture_output=True)
+    assert ok.returncode == 0
