@@ -50,3 +50,42 @@ def test_lrn_keeps_reduced_precision_dtype():
 def test_lrn_rejects_bad_size(size):
     with pytest.raises(ValueError, match="size"):
         LocalResponseNormalization(size=size)
+
+
+def _lrn_model():
+    inputs = keras.Input((8, 8, 3), name="images")
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    outputs = LocalResponseNormalization(alpha=0.5)(x)  # large alpha: a wrong convention shows
+    return keras.Model(inputs, outputs)
+
+
+def test_lrn_converts_to_a_builtin_tflite_op():
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = _lrn_model()
+    x = np.random.default_rng(0).uniform(0, 4, (1, 8, 8, 3)).astype("float32")
+    flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    interpreter = Interpreter(model_content=flatbuffer)
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert "LOCAL_RESPONSE_NORMALIZATION" in ops and not any("FLEX" in op for op in ops)
+    runner = interpreter.get_signature_runner()
+    (got,) = runner(**{runner.get_input_details().popitem()[0]: x}).values()
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_lrn_converts_to_onnx_lrn(tmp_path):
+    import onnx
+    import onnxruntime
+    import tensorflow as tf
+    import tf2onnx
+
+    model = _lrn_model()
+    x = np.random.default_rng(1).uniform(0, 4, (2, 8, 8, 3)).astype("float32")
+    spec = (tf.TensorSpec((None, 8, 8, 3), tf.float32, name="images"),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=17)
+    assert "LRN" in {node.op_type for node in proto.graph.node}
+    onnx.checker.check_model(proto)
+    session = onnxruntime.InferenceSession(proto.SerializeToString())
+    (got,) = session.run(None, {session.get_inputs()[0].name: x})
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
