@@ -1,0 +1,305 @@
+"""Training with ``model.fit``: the paper's loss weighting, its recipe, checkpoints and resume.
+
+The training model has three outputs (``predictions``, ``aux1``, ``aux2``); the loss is
+``main + 0.3 * aux1 + 0.3 * aux2`` (Section 5 of the paper). Metrics (top-1, top-5) are reported
+for the main head only, and validation counts the main head only: the validation set carries
+sample weights (1, 0, 0) for the three outputs, so ``val_loss`` is the main head's loss.
+
+Recipes:
+- ``paper``: SGD with momentum 0.9, learning rate x0.96 every 8 epochs (a serializable Keras
+  schedule), Polyak averaging through the optimizer's EMA; the averaged weights are used for
+  validation, checkpoints and export (``keras.callbacks.SwapEMAWeights``).
+- ``modern``: AdamW with weight decay, linear warm-up then cosine decay, label smoothing, EMA.
+"""
+
+import csv
+import dataclasses
+import json
+import os
+import statistics
+import time
+
+import keras
+import tensorflow as tf
+
+from inception_keras.model import AUX_LOSS_WEIGHT, OUTPUT_NAMES, GoogLeNet
+
+RECIPES = ("paper", "modern")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# Per-recipe defaults; any field left None in TrainConfig takes its recipe's value.
+RECIPE_DEFAULTS = {
+    "paper": dict(optimizer="sgd", learning_rate=0.01, weight_decay=0.0, label_smoothing=0.0,
+                  warmup_epochs=0.0),
+    "modern": dict(optimizer="adamw", learning_rate=2e-3, weight_decay=0.05, label_smoothing=0.1,
+                   warmup_epochs=1.0),
+}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that shapes a training run. ``None`` fields take the recipe's default.
+
+    Attributes:
+        variant: ``"paper"`` or ``"bn"`` (see :func:`inception_keras.GoogLeNet`).
+        image_size: square input size in pixels.
+        epochs: number of epochs.
+        recipe: ``"paper"`` or ``"modern"``.
+        optimizer: ``"sgd"`` (momentum) or ``"adamw"``.
+        learning_rate: initial (peak, with warm-up) learning rate.
+        momentum: SGD momentum (the paper: 0.9).
+        lr_decay_rate, lr_decay_epochs: the paper's step schedule (x0.96 every 8 epochs).
+        warmup_epochs: linear warm-up length (``modern`` recipe).
+        weight_decay: decoupled weight decay.
+        label_smoothing: label smoothing of the cross-entropy.
+        aux_weight: loss weight of each auxiliary classifier (the paper: 0.3; 0 disables them).
+        ema: Polyak averaging of the weights (optimizer EMA).
+        ema_momentum: EMA decay per step; pick it so 1 / (1 - momentum) is well under the number
+            of training steps, or the average lags behind the model.
+        precision: ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
+        jit_compile: compile the train step with XLA.
+        steps_per_execution: train steps per ``tf.function`` call.
+        output_dir: checkpoints, logs and the resume backup go here.
+        seed: seeds weights and data order.
+    """
+
+    variant: str = "paper"
+    image_size: int = 224
+    epochs: int = 30
+    recipe: str = "paper"
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    momentum: float = 0.9
+    lr_decay_rate: float = 0.96
+    lr_decay_epochs: float = 8.0
+    warmup_epochs: float | None = None
+    weight_decay: float | None = None
+    label_smoothing: float | None = None
+    aux_weight: float = AUX_LOSS_WEIGHT
+    ema: bool = True
+    ema_momentum: float = 0.999
+    precision: str = "float32"
+    jit_compile: bool = False
+    steps_per_execution: int = 1
+    output_dir: str = "runs/googlenet"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.recipe not in RECIPES:
+            raise ValueError(f"`recipe` must be one of {RECIPES}; got {self.recipe!r}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"`precision` must be one of {PRECISIONS}; got {self.precision!r}.")
+        for name, value in RECIPE_DEFAULTS[self.recipe].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"`optimizer` must be 'sgd' or 'adamw'; got {self.optimizer!r}.")
+        if self.epochs < 1:
+            raise ValueError(f"`epochs` must be at least 1; got {self.epochs}.")
+        if not 0 <= self.aux_weight:
+            raise ValueError(f"`aux_weight` must be >= 0; got {self.aux_weight}.")
+        if not 0 < self.ema_momentum < 1:
+            raise ValueError(f"`ema_momentum` must be in (0, 1); got {self.ema_momentum}.")
+        if not self.learning_rate > 0:
+            raise ValueError(f"`learning_rate` must be > 0; got {self.learning_rate}.")
+
+
+def learning_rate_schedule(config, steps_per_epoch):
+    """The recipe's schedule, a serializable ``keras.optimizers.schedules.LearningRateSchedule``."""
+    total = config.epochs * steps_per_epoch
+    if config.recipe == "paper":
+        return keras.optimizers.schedules.ExponentialDecay(
+            config.learning_rate,
+            decay_steps=max(1, round(config.lr_decay_epochs * steps_per_epoch)),
+            decay_rate=config.lr_decay_rate,
+            staircase=True,
+        )
+    warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(1, total - warmup), warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
+
+
+def build_optimizer(config, steps_per_epoch):
+    schedule = learning_rate_schedule(config, steps_per_epoch)
+    common = dict(learning_rate=schedule, use_ema=config.ema, ema_momentum=config.ema_momentum)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(momentum=config.momentum,
+                                    weight_decay=config.weight_decay or None, **common)
+    return keras.optimizers.AdamW(weight_decay=config.weight_decay, **common)
+
+
+def compile_for_training(model, config, steps_per_epoch):
+    """Compiles the three-output model: weighted losses, top-1/top-5 on the main head."""
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    model.compile(
+        optimizer=build_optimizer(config, steps_per_epoch),
+        loss={name: loss for name in OUTPUT_NAMES},
+        loss_weights={"predictions": 1.0, "aux1": config.aux_weight, "aux2": config.aux_weight},
+        metrics={"predictions": [
+            keras.metrics.CategoricalAccuracy(name="top1"),
+            keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"),
+        ]},
+        jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
+    )
+    return model
+
+
+def training_targets(dataset, num_classes, validation=False):
+    """Maps ``(images, int labels)`` to the three-output model's ``(images, targets[, weights])``.
+
+    Validation batches weight the aux outputs 0, so validation loss is the main head's.
+    """
+
+    def to_targets(images, labels):
+        one_hot = tf.one_hot(tf.cast(labels, tf.int32), num_classes)
+        targets = (one_hot,) * len(OUTPUT_NAMES)
+        if not validation:
+            return images, targets
+        ones = tf.ones_like(labels, tf.float32)
+        return images, targets, (ones, tf.zeros_like(ones), tf.zeros_like(ones))
+
+    return dataset.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+class Throughput(keras.callbacks.Callback):
+    """Adds ``images_per_sec`` (training steps only, validation excluded) to each epoch's logs."""
+
+    def __init__(self, batch_size):
+        super().__init__()
+        self.batch_size = batch_size
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._val_time = time.perf_counter(), 0.0
+
+    def on_test_begin(self, logs=None):
+        self._val_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._val_time += time.perf_counter() - self._val_start
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.perf_counter() - self._start - self._val_time
+        if logs is not None and elapsed > 0 and self.params.get("steps"):
+            logs["images_per_sec"] = self.params["steps"] * self.batch_size / elapsed
+
+
+def callbacks(config, batch_size):
+    """Resume backup, EMA swap, best/last checkpoints, logs — in an order that matters.
+
+    BackupAndRestore comes before SwapEMAWeights so the backup holds the raw weights and the EMA
+    slots as they are; the checkpoints come after it so they hold the averaged weights.
+    """
+    out = config.output_dir
+    result = [
+        keras.callbacks.BackupAndRestore(os.path.join(out, "backup")),
+        keras.callbacks.TerminateOnNaN(),
+        Throughput(batch_size),
+    ]
+    if config.ema:
+        result.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    result += [
+        keras.callbacks.ModelCheckpoint(os.path.join(out, "best.keras"),
+                                        monitor="val_predictions_top1", mode="max",
+                                        save_best_only=True),
+        keras.callbacks.ModelCheckpoint(os.path.join(out, "last.keras")),
+        keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False),
+    ]
+    return result
+
+
+def read_history(path):
+    """The CSV log as ``{column: [float per epoch]}``."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a run produced, for the end-of-run summary."""
+
+    epochs: int
+    best_val_top1: float
+    best_val_top5: float
+    images_per_sec: float
+    best_checkpoint: str
+    last_checkpoint: str
+    output_dir: str
+    skipped_files: int = 0
+    history: dict = dataclasses.field(default_factory=dict)
+
+    def summary(self):
+        return "\n".join([
+            f"Trained {self.epochs} epochs; best validation top-1 {self.best_val_top1:.2%}, "
+            f"top-5 {self.best_val_top5:.2%}; {self.images_per_sec:.1f} images/s (training).",
+            f"Best checkpoint: {self.best_checkpoint}",
+            f"Last checkpoint: {self.last_checkpoint}",
+            f"Logs: {os.path.join(self.output_dir, 'history.csv')}, TensorBoard in "
+            f"{os.path.join(self.output_dir, 'logs')}",
+            f"Skipped unreadable files: {self.skipped_files}",
+        ])
+
+
+def fit(config, train_dataset, val_dataset, num_classes, class_names=None, batch_size=None,
+        steps_per_epoch=None, verbose="auto"):
+    """Builds, compiles and trains GoogLeNet with aux heads on ``(images, int labels)`` batches.
+
+    Args:
+        config: a :class:`TrainConfig`.
+        train_dataset, val_dataset: batched ``tf.data.Dataset`` of float32 images in [0, 255]
+            ``[B, S, S, 3]`` and integer labels ``[B]``.
+        num_classes: number of classes.
+        class_names: optional names, written next to the checkpoints.
+        batch_size: global batch size (for the throughput figure); read from the data if None.
+        steps_per_epoch: for endless (streamed) training sets.
+
+    Returns:
+        A :class:`TrainResult`.
+    """
+    os.makedirs(config.output_dir, exist_ok=True)
+    history_csv = os.path.join(config.output_dir, "history.csv")
+    if not os.path.exists(os.path.join(config.output_dir, "backup")) and os.path.exists(history_csv):
+        os.remove(history_csv)  # a fresh run (nothing to resume): its log starts empty
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy(config.precision)
+    if batch_size is None:  # costs one batch of the pipeline; callers that know it pass it
+        batch_size = int(train_dataset.element_spec[0].shape[0] or 0) or \
+            int(next(iter(train_dataset.take(1)))[0].shape[0])
+    if steps_per_epoch is None:
+        cardinality = int(train_dataset.cardinality())
+        if cardinality < 0:
+            raise ValueError("the training set has unknown or infinite length: pass steps_per_epoch.")
+        steps_per_epoch = cardinality
+
+    model = GoogLeNet(input_shape=(config.image_size, config.image_size, 3), classes=num_classes,
+                      aux_logits=True, variant=config.variant)
+    compile_for_training(model, config, steps_per_epoch)
+    with open(os.path.join(config.output_dir, "train_config.json"), "w") as f:
+        json.dump(dict(dataclasses.asdict(config), num_classes=num_classes,
+                       class_names=list(class_names or [])), f, indent=2)
+
+    model.fit(
+        training_targets(train_dataset, num_classes),
+        validation_data=training_targets(val_dataset, num_classes, validation=True),
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch if int(train_dataset.cardinality()) < 0 else None,
+        callbacks=callbacks(config, batch_size),
+        verbose=verbose,
+    )
+    # The CSV log spans the whole run, epochs before a resume included.
+    history = read_history(history_csv)
+    best = max(range(len(history["epoch"])), key=lambda i: history["val_predictions_top1"][i])
+    return TrainResult(
+        epochs=len(history["epoch"]),
+        best_val_top1=history["val_predictions_top1"][best],
+        best_val_top5=history["val_predictions_top5"][best],
+        # The median epoch: the first one also pays for tracing and compilation.
+        images_per_sec=statistics.median(history["images_per_sec"]),
+        best_checkpoint=os.path.join(config.output_dir, "best.keras"),
+        last_checkpoint=os.path.join(config.output_dir, "last.keras"),
+        output_dir=config.output_dir,
+        history=history,
+    )

@@ -1,0 +1,88 @@
+import numpy as np
+import keras
+import pytest
+import tensorflow as tf
+
+import inception_keras as ik
+from inception_keras.training import (
+    TrainConfig, compile_for_training, fit, learning_rate_schedule, read_history, training_targets,
+)
+
+SIZE, CLASSES = 64, 4
+
+
+def small_dataset(n=32, batch=8, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 255, (n, SIZE, SIZE, 3)).astype("float32")
+    y = rng.integers(0, CLASSES, n).astype("int32")
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+
+
+def test_total_loss_is_main_plus_weighted_aux_on_a_real_batch():
+    config = TrainConfig(variant="paper", image_size=SIZE, aux_weight=0.3, epochs=1)
+    model = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=CLASSES, aux_logits=True)
+    compile_for_training(model, config, steps_per_epoch=4)
+    batch = training_targets(small_dataset(n=8), CLASSES).take(1)
+    logs = model.evaluate(batch, return_dict=True, verbose=0)
+    expected = logs["predictions_loss"] + 0.3 * logs["aux1_loss"] + 0.3 * logs["aux2_loss"]
+    assert logs["loss"] == pytest.approx(expected, rel=1e-5)
+    assert logs["aux1_loss"] > 0.1 and logs["loss"] > logs["predictions_loss"] * 1.05
+    # Validation batches count the main head only.
+    val = model.evaluate(training_targets(small_dataset(n=8), CLASSES, validation=True).take(1),
+                         return_dict=True, verbose=0)
+    assert val["loss"] == pytest.approx(logs["predictions_loss"], rel=1e-5)
+    # Metrics are the main head's only.
+    assert {k for k in logs if "top" in k} == {"predictions_top1", "predictions_top5"}
+
+
+def test_paper_recipe():
+    config = TrainConfig(recipe="paper", learning_rate=0.05, epochs=40)
+    model = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=CLASSES, aux_logits=True)
+    compile_for_training(model, config, steps_per_epoch=10)
+    opt = model.optimizer
+    assert isinstance(opt, keras.optimizers.SGD) and opt.momentum == pytest.approx(0.9)
+    assert opt.use_ema
+    schedule = opt._learning_rate
+    assert float(schedule(79)) == pytest.approx(0.05)  # epoch 7: not yet
+    assert float(schedule(80)) == pytest.approx(0.05 * 0.96)  # 4% lower after 8 epochs
+    assert float(schedule(160)) == pytest.approx(0.05 * 0.96**2)
+    clone = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
+    assert float(clone(160)) == pytest.approx(float(schedule(160)))
+
+
+def test_modern_recipe():
+    config = TrainConfig(recipe="modern", epochs=10, learning_rate=1e-3)
+    assert config.optimizer == "adamw" and config.label_smoothing == 0.1 and config.weight_decay > 0
+    schedule = learning_rate_schedule(config, steps_per_epoch=100)
+    assert float(schedule(0)) == pytest.approx(0.0)
+    assert float(schedule(100)) == pytest.approx(1e-3)  # end of the 1-epoch warm-up
+    assert float(schedule(550)) < 1e-3 and float(schedule(999)) < 1e-5  # cosine down
+    # Overrides win over the recipe.
+    assert TrainConfig(recipe="modern", label_smoothing=0.0).label_smoothing == 0.0
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    (dict(recipe="fast"), "recipe"), (dict(precision="int8"), "precision"),
+    (dict(optimizer="rmsprop"), "optimizer"), (dict(epochs=0), "epochs"),
+    (dict(ema_momentum=1.0), "ema_momentum"), (dict(learning_rate=-1.0), "learning_rate"),
+])
+def test_bad_config(kwargs, argument):
+    with pytest.raises(ValueError, match=f"`{argument}`"):
+        TrainConfig(**kwargs)
+
+
+def test_fit_writes_checkpoints_logs_and_summary(tmp_path):
+    config = TrainConfig(variant="bn", image_size=SIZE, epochs=2, recipe="modern",
+                         ema_momentum=0.9, output_dir=str(tmp_path / "run"))
+    result = fit(config, small_dataset(), small_dataset(seed=1), CLASSES, verbose=0)
+    assert result.epochs == 2
+    history = read_history(tmp_path / "run" / "history.csv")
+    assert history["epoch"] == [0.0, 1.0]
+    assert all(v > 0 for v in history["images_per_sec"])
+    assert 0 <= result.best_val_top1 <= 1 and result.best_val_top1 == max(history["val_predictions_top1"])
+    for name in ("best.keras", "last.keras", "train_config.json"):
+        assert (tmp_path / "run" / name).exists()
+    last = keras.saving.load_model(tmp_path / "run" / "last.keras", safe_mode=True)
+    assert len(last.outputs) == 3
+    assert not (tmp_path / "run" / "backup").exists()  # removed after a finished run
+    assert "best validation top-1" in result.summary()
