@@ -300,3 +300,17 @@ def test_load_data_default_shapes_source(tmp_path):
     assert streamed.train_examples is None
     images, _ = next(iter(streamed.train))
     assert images.shape == (64, 32, 32, 3)
+
+
+def test_pipeline_feeds_keras_fit_and_reports_skips(tmp_path):
+    import keras
+
+    root = make_folder(str(tmp_path / "imgs"), per_class=4)
+    _write(os.path.join(root, "apple", "broken.png"), b"\x89PNG garbage")
+    loaded = data.load_data(folder_config(root, validation_fraction=0.25))
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
+                              keras.layers.Dense(loaded.num_classes)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(loaded.train, validation_data=loaded.validation, epochs=2, verbose=0)
+    assert len(history.history["val_loss"]) == 2
+    assert loaded.skipped_count() == 1  # retrievable after training, for the summary
