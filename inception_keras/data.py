@@ -409,6 +409,8 @@ def _pipeline(split: _Split, config: DataConfig, stats: DecodeStats, training: b
         ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = _decoded(dataclasses.replace(split, dataset=ds), stats, config.deterministic)
     if config.cache and split.finite:
+        if isinstance(config.cache, str):
+            tf.io.gfile.makedirs(config.cache)
         ds = ds.cache(os.path.join(config.cache, name) if isinstance(config.cache, str) else "")
         if shuffle:  # after the cache, or every epoch would replay one order
             ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
