@@ -1,0 +1,499 @@
+"""Input pipelines: one ``tf.data`` path from any image source to the model.
+
+Sources (picked from :attr:`DataConfig.dataset`):
+
+* an **image folder** - an existing directory with one sub-folder per class
+  (``.jpg .jpeg .png .bmp .gif``, any case); class names are the sorted
+  folder names; validation is a seeded per-class fraction or a separate
+  folder with the same class folders;
+* a **tensorflow-datasets name** (``tf_flowers``, ``imagenette/320px-v2``,
+  ``imagenet2012`` ...) with an ``image`` and a ``ClassLabel`` ``label``
+  feature, already prepared in ``data_dir`` - nothing is ever downloaded;
+* the built-in **``shapes``** set (the default), a tfds builder generated
+  offline into ``data_dir`` on first use (see :mod:`inception_keras.shapes`).
+
+Every source becomes ``(key, encoded bytes or path, label)`` elements, which
+go through the same steps: shuffle -> read + decode (parallel, counted) ->
+skip undecodable files -> optional cache -> augment (train) or central crop
+(validation) -> batch -> prefetch. Batches are ``(float32 [B, S, S, 3] in
+[0, 255], int32 [B])``; the transforms come from
+:mod:`inception_keras.preprocessing`, shared with predict and export.
+
+Typical use::
+
+    data = load_data(DataConfig(dataset="tf_flowers", data_dir="~/tfds", image_size=224))
+    model.fit(data.train, validation_data=data.validation, epochs=...)
+    print(data.skipped_count(), "files could not be decoded:", data.skipped_files())
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zlib
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from inception_keras import preprocessing, shapes
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and how it is fed.
+
+    Attributes:
+        dataset: tfds name (optionally ``name/config:version``) or the path of
+            an image folder. Default: the built-in ``shapes`` set.
+        data_dir: tfds data directory (``None``: the tfds default,
+            ``~/tensorflow_datasets``).
+        train_split: tfds split for training; slicing such as
+            ``"train[:90%]"`` works.
+        validation_split: tfds split for validation. ``None``: the dataset's
+            ``validation`` split if it has one, else the last
+            ``validation_fraction`` of ``train_split``.
+        validation_fraction: share held out for validation when there is no
+            validation split/folder (folders: per class, shuffled with
+            ``seed``, stable across runs). ``0`` disables validation.
+        validation_dir: image folder with the same class folders, used for
+            validation instead of a fraction (folder source only).
+        image_key, label_key: tfds feature names.
+        image_size: side of the square model input.
+        batch_size: examples per batch (last batch may be smaller).
+        crop_fraction: side fraction kept by the evaluation central crop.
+        augment: training augmentation; ``None`` trains on eval crops.
+        seed: seeds the validation split, and - with ``deterministic`` - the
+            shuffles and augmentations.
+        deterministic: reproducible element order and augmentation (two
+            runs give identical batches); otherwise order may vary for speed
+            and random seeds are fresh each run.
+        shuffle_buffer: shuffle buffer size (elements: encoded files, or
+            decoded images when ``cache`` is on).
+        cache: ``True`` caches decoded images in memory, a string caches to
+            files under that directory prefix; ``False`` decodes every epoch.
+        shapes_stream: train on an endless stream of freshly generated
+            ``shapes`` images instead of the fixed train split (``shapes``
+            only; ``fit`` then needs ``steps_per_epoch``).
+    """
+
+    dataset: str = "shapes"
+    data_dir: str | None = None
+    train_split: str = "train"
+    validation_split: str | None = None
+    validation_fraction: float = 0.1
+    validation_dir: str | None = None
+    image_key: str = "image"
+    label_key: str = "label"
+    image_size: int = 224
+    batch_size: int = 32
+    crop_fraction: float = preprocessing.DEFAULT_CROP_FRACTION
+    augment: preprocessing.AugmentConfig | None = preprocessing.AugmentConfig()
+    seed: int = 0
+    deterministic: bool = False
+    shuffle_buffer: int = 10_000
+    cache: bool | str = False
+    shapes_stream: bool = False
+
+    def __post_init__(self):
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if self.image_size < 1 or self.batch_size < 1 or self.shuffle_buffer < 1:
+            raise ValueError("image_size, batch_size and shuffle_buffer must be positive")
+
+
+class DecodeStats:
+    """Tracks which files could not be read or decoded.
+
+    Decoding happens inside ``tf.data`` worker threads, where an exception
+    cannot be caught; instead each element's key is recorded as *attempted*
+    before decoding and as *decoded* after success, and ``ignore_errors``
+    drops the failures. A key attempted but never decoded is a skipped file.
+    Sets (not counters) make the result independent of the number of epochs;
+    it is exact once the pipeline has been iterated.
+    """
+
+    def __init__(self):
+        def table():
+            return tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=0)
+
+        self._attempted = table()
+        self._decoded = table()
+
+    def decode(self, key: tf.Tensor, payload: tf.Tensor, from_path: bool) -> tf.Tensor:
+        """Reads (if ``from_path``) and decodes one image, recording the outcome."""
+        one = tf.constant(1, tf.int64)
+        with tf.control_dependencies([self._attempted.insert(key, one)]):
+            encoded = tf.io.read_file(payload) if from_path else tf.identity(payload)
+            image = preprocessing.decode_image(encoded)
+        with tf.control_dependencies([image]):
+            done = self._decoded.insert(key, one)
+        with tf.control_dependencies([done]):
+            return tf.identity(image)
+
+    def skipped_files(self) -> list[str]:
+        """Sorted keys (file paths, or tfds example ids) that failed to decode."""
+        keys, _ = self._attempted.export()
+        failed = tf.boolean_mask(keys, tf.equal(self._decoded.lookup(keys), 0))
+        return sorted(key.decode() for key in failed.numpy())
+
+    def skipped_count(self) -> int:
+        return len(self.skipped_files())
+
+
+@dataclasses.dataclass
+class Data:
+    """Result of :func:`load_data`.
+
+    ``train``/``validation`` yield ``(float32 [B, S, S, 3] in [0, 255],
+    int32 [B])``; ``validation`` is ``None`` when validation is disabled.
+    Example counts are ``None`` when unknown (e.g. an endless stream); they
+    count files before any undecodable one is skipped.
+    """
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset | None
+    class_names: tuple[str, ...]
+    train_examples: int | None
+    validation_examples: int | None
+    source: str
+    decode_stats: DecodeStats
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def skipped_files(self) -> list[str]:
+        """Files skipped so far because they could not be read or decoded."""
+        return self.decode_stats.skipped_files()
+
+    def skipped_count(self) -> int:
+        return self.decode_stats.skipped_count()
+
+
+# --------------------------------------------------------------------------
+# Sources: each yields a _Split of (key, payload, label) elements.
+# --------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Split:
+    dataset: tf.data.Dataset  # (key string, payload, label int32)
+    num_examples: int | None
+    payload: str  # "path": file to read, "bytes": encoded image, "image": decoded uint8
+    finite: bool = True
+
+
+def _is_image_file(name: str) -> bool:
+    return not os.path.basename(name).startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def list_image_folder(root: str) -> dict[str, list[str]]:
+    """Maps each class (sorted sub-folder name) to its sorted image files.
+
+    Raises ``ValueError`` for a missing folder, no class folders, or a class
+    folder without images.
+    """
+    if not tf.io.gfile.isdir(root):
+        raise ValueError(f"image folder {root!r} does not exist or is not a directory")
+    classes = sorted(
+        name.rstrip("/")
+        for name in tf.io.gfile.listdir(root)
+        if not name.startswith(".") and tf.io.gfile.isdir(os.path.join(root, name))
+    )
+    if not classes:
+        raise ValueError(f"image folder {root!r} has no class sub-folders (expected one folder per class)")
+    files = {}
+    for name in classes:
+        found = [
+            os.path.join(directory, file)
+            for directory, _, names in tf.io.gfile.walk(os.path.join(root, name))
+            for file in names
+            if _is_image_file(file)
+        ]
+        files[name] = sorted(found)
+    empty = [name for name, found in files.items() if not found]
+    if len(empty) == len(classes):
+        raise ValueError(f"image folder {root!r} contains no images ({', '.join(IMAGE_EXTENSIONS)})")
+    if empty:
+        raise ValueError(f"class folder(s) {empty} in {root!r} contain no images ({', '.join(IMAGE_EXTENSIONS)})")
+    return files
+
+
+def _check_class_count(class_names: Sequence[str], where: str) -> None:
+    if len(class_names) < 2:
+        raise ValueError(
+            f"{where} has {len(class_names)} class(es) {list(class_names)}; classification needs at least 2"
+        )
+
+
+def _split_fraction(files: dict[str, list[str]], fraction: float, seed: int):
+    """Per-class seeded hold-out. Each class uses its own stream (seed + name
+    hash), so adding a class does not reshuffle the others."""
+    train, validation = {}, {}
+    for name, paths in files.items():
+        order = np.random.default_rng([seed, zlib.crc32(name.encode())]).permutation(len(paths))
+        count = min(len(paths) - 1, max(1, round(fraction * len(paths)))) if fraction > 0 else 0
+        validation[name] = sorted(paths[i] for i in order[:count])
+        train[name] = sorted(paths[i] for i in order[count:])
+    return train, validation
+
+
+def _files_split(files: dict[str, list[str]], class_names: Sequence[str]) -> _Split:
+    index = {name: i for i, name in enumerate(class_names)}
+    paths = [path for name in files for path in files[name]]
+    labels = [index[name] for name in files for _ in files[name]]
+    ds = tf.data.Dataset.from_tensor_slices((paths, paths, tf.constant(labels, tf.int32)))
+    return _Split(ds, len(paths), "path")
+
+
+def _folder_source(config: DataConfig):
+    files = list_image_folder(config.dataset)
+    class_names = tuple(files)
+    _check_class_count(class_names, f"image folder {config.dataset!r}")
+    if config.validation_dir:
+        validation = list_image_folder(config.validation_dir)
+        unknown = sorted(set(validation) - set(class_names))
+        if unknown:
+            raise ValueError(
+                f"validation folder {config.validation_dir!r} has classes {unknown} "
+                f"that are not in the training folder {config.dataset!r}"
+            )
+        train = files
+    else:
+        train, validation = _split_fraction(files, config.validation_fraction, config.seed)
+    validation_split = _files_split(validation, class_names) if any(validation.values()) else None
+    return _files_split(train, class_names), validation_split, class_names
+
+
+def _tfds_builder(config: DataConfig) -> tfds.core.DatasetBuilder:
+    name = config.dataset
+    try:
+        builder = tfds.builder(name, data_dir=config.data_dir)
+    except (tfds.core.registered.DatasetNotFoundError, ValueError) as error:
+        raise ValueError(
+            f"unknown dataset {name!r}: not an existing image folder and not a tensorflow-datasets "
+            f"name ({str(error).splitlines()[0]})"
+        ) from None
+    if isinstance(builder, shapes.Shapes) and not builder.is_prepared():
+        builder = shapes.prepare(name, config.data_dir)  # generated locally, no download
+    features = builder.info.features
+    image, label = (features[key] if key in features.keys() else None for key in (config.image_key, config.label_key))
+    if not isinstance(image, tfds.features.Image) or not isinstance(label, tfds.features.ClassLabel):
+        raise ValueError(
+            f"tfds dataset {name!r} is not an image classification set: it needs an Image feature "
+            f"{config.image_key!r} and a ClassLabel feature {config.label_key!r}, got {list(features.keys())}"
+        )
+    return builder
+
+
+def _tfds_split_names(builder: tfds.core.DatasetBuilder, config: DataConfig) -> tuple[str, str | None]:
+    if config.validation_split:
+        return config.train_split, config.validation_split
+    if "validation" in builder.info.splits and config.train_split != "validation":
+        return config.train_split, "validation"
+    if config.validation_fraction == 0:
+        return config.train_split, None
+    if "[" in config.train_split:
+        raise ValueError(
+            f"train_split {config.train_split!r} is already sliced: also set validation_split "
+            f"(e.g. 'train[90%:]') or validation_fraction=0"
+        )
+    cut = f"{100 * (1 - config.validation_fraction):g}%"
+    return f"{config.train_split}[:{cut}]", f"{config.train_split}[{cut}:]"
+
+
+def _tfds_split(builder, split: str, config: DataConfig, training: bool) -> _Split:
+    name = builder.info.full_name
+    read_config = tfds.ReadConfig(
+        add_tfds_id=True,  # a stable per-example key for DecodeStats
+        shuffle_seed=config.seed if config.deterministic else None,
+        try_autocache=False,  # caching is DataConfig.cache's decision
+    )
+    try:
+        ds = builder.as_dataset(
+            split=split,
+            # Ordered sets (like shapes) refuse file shuffling; the shuffle
+            # buffer still mixes their examples.
+            shuffle_files=training and not builder.info.disable_shuffling,
+            # Keep the encoded bytes: decoding happens in our pipeline so every
+            # source shares decode_image and the skip-and-count logic.
+            decoders={config.image_key: tfds.decode.SkipDecoding()},
+            read_config=read_config,
+        )
+    except (AssertionError, KeyError, ValueError) as error:
+        # tfds reports "not prepared" as AssertionError or KeyError; checked
+        # here rather than up front because tfds.testing.mock_data serves
+        # data without the builder being prepared.
+        if not builder.is_prepared():
+            where = config.data_dir or "the default tfds data_dir (~/tensorflow_datasets)"
+            raise ValueError(
+                f"tfds dataset {name!r} is not prepared in {where}, and nothing is downloaded here. "
+                f"Prepare it first, e.g. `tfds build {config.dataset} --data_dir DIR` (manual-download "
+                f"sets such as imagenet2012 also need --manual_dir), then pass DIR as data_dir / --data-dir."
+            ) from None
+        raise ValueError(f"tfds dataset {name!r}: cannot read split {split!r}: {error}") from None
+    try:
+        count = builder.info.splits[split].num_examples
+    except Exception:  # split info unavailable (e.g. under tfds.testing.mock_data)
+        count = None
+    if count == 0:
+        raise ValueError(f"tfds dataset {name!r}: split {split!r} is empty")
+    ds = ds.map(
+        lambda ex: (ex["tfds_id"], ex[config.image_key], tf.cast(ex[config.label_key], tf.int32)),
+        num_parallel_calls=AUTOTUNE,
+    )
+    return _Split(ds, count, "bytes")
+
+
+def _shapes_stream_split(builder, config: DataConfig) -> _Split:
+    size = builder.builder_config.image_size
+    ds = shapes.stream(image_size=size, seed=config.seed).map(
+        lambda image, label: (tf.constant(""), image, tf.cast(label, tf.int32))
+    )
+    return _Split(ds, None, "image", finite=False)
+
+
+def _tfds_source(config: DataConfig):
+    builder = _tfds_builder(config)
+    class_names = tuple(builder.info.features[config.label_key].names)
+    _check_class_count(class_names, f"tfds dataset {config.dataset!r}")
+    train_name, validation_name = _tfds_split_names(builder, config)
+    if config.shapes_stream:
+        if not isinstance(builder, shapes.Shapes):
+            raise ValueError(f"shapes_stream needs the 'shapes' dataset, not {config.dataset!r}")
+        train = _shapes_stream_split(builder, config)
+    else:
+        train = _tfds_split(builder, train_name, config, training=True)
+    validation = _tfds_split(builder, validation_name, config, training=False) if validation_name else None
+    return train, validation, class_names
+
+
+def _is_folder(dataset: str) -> bool:
+    """Existing directories are folders; so is anything path-like that is not
+    a tfds name (so a mistyped path gets a 'folder does not exist' error)."""
+    if tf.io.gfile.isdir(dataset):
+        return True
+    if dataset.startswith(("/", ".", "~")) or "://" in dataset:
+        return True
+    first = dataset.split("/")[0].split(":")[0]
+    return "/" in dataset and first not in tfds.list_builders(with_community_datasets=False)
+
+
+# --------------------------------------------------------------------------
+# The shared pipeline
+# --------------------------------------------------------------------------
+def _decoded(split: _Split, stats: DecodeStats, parallel_deterministic: bool) -> tf.data.Dataset:
+    """(key, payload, label) -> (uint8 image, label), undecodable files dropped."""
+    if split.payload == "image":
+        return split.dataset.map(lambda key, image, label: (image, label))
+    from_path = split.payload == "path"
+    ds = split.dataset.map(
+        lambda key, payload, label: (stats.decode(key, payload, from_path), label),
+        num_parallel_calls=AUTOTUNE,
+        # Keeps order (and hence DecodeStats / batches) reproducible if asked.
+        deterministic=parallel_deterministic,
+    )
+    return ds.ignore_errors(log_warning=True)
+
+
+def _pipeline(split: _Split, config: DataConfig, stats: DecodeStats, training: bool, name: str):
+    seed = config.seed if config.deterministic else None
+    shuffle = training and split.finite
+    ds = split.dataset
+    if shuffle and not config.cache:
+        # Shuffle keys/paths/bytes before decoding: a cheap buffer.
+        ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = _decoded(dataclasses.replace(split, dataset=ds), stats, config.deterministic)
+    if config.cache and split.finite:
+        if isinstance(config.cache, str):
+            tf.io.gfile.makedirs(config.cache)
+        ds = ds.cache(os.path.join(config.cache, name) if isinstance(config.cache, str) else "")
+        if shuffle:  # after the cache, or every epoch would replay one order
+            ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+
+    size = config.image_size
+    if training and config.augment is not None:
+        augment = config.augment
+        # One stateless seed pair per element from a seeded random stream: the
+        # same in every run when deterministic, different in every epoch.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda example, pair: (preprocessing.train_transform(example[0], pair, size, augment), example[1]),
+            num_parallel_calls=AUTOTUNE,
+        )
+    else:
+        crop = config.crop_fraction
+        ds = ds.map(
+            lambda image, label: (preprocessing.eval_transform(image, size, crop), label),
+            num_parallel_calls=AUTOTUNE,
+        )
+    ds = ds.batch(config.batch_size, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = config.deterministic
+    return ds.with_options(options)
+
+
+def load_data(config: DataConfig = DataConfig()) -> Data:
+    """Builds the training and validation pipelines described by ``config``.
+
+    Raises ``ValueError`` - before any training - for a missing or empty
+    folder, fewer than two classes, an unknown or unprepared tfds name, or
+    an empty split.
+    """
+    if _is_folder(config.dataset):
+        config = dataclasses.replace(config, dataset=os.path.expanduser(config.dataset))
+        train, validation, class_names = _folder_source(config)
+        source = f"image folder {config.dataset}"
+    else:
+        if config.validation_dir:
+            raise ValueError("validation_dir only applies to image folder datasets")
+        train, validation, class_names = _tfds_source(config)
+        source = f"tfds {config.dataset}"
+    stats = DecodeStats()
+    return Data(
+        train=_pipeline(train, config, stats, training=True, name="train"),
+        validation=_pipeline(validation, config, stats, training=False, name="validation") if validation else None,
+        class_names=class_names,
+        train_examples=train.num_examples,
+        validation_examples=validation.num_examples if validation else None,
+        source=source,
+        decode_stats=stats,
+    )
+
+
+def image_files_dataset(
+    paths: Sequence[str],
+    image_size: int = 224,
+    batch_size: int = 32,
+    crop_fraction: float = preprocessing.DEFAULT_CROP_FRACTION,
+) -> tuple[tf.data.Dataset, DecodeStats]:
+    """Eval-preprocessed batches of image files, e.g. for ``predict``.
+
+    Yields ``(float32 [B, S, S, 3] in [0, 255], string [B] paths)`` in input
+    order; undecodable files are skipped (so the paths say which images each
+    row is) and reported by the returned :class:`DecodeStats`. Missing files
+    raise ``ValueError`` up front.
+    """
+    paths = [str(path) for path in paths]
+    if not paths:
+        raise ValueError("no image files given")
+    missing = [path for path in paths if not tf.io.gfile.exists(path)]
+    if missing:
+        raise ValueError(f"image file(s) not found: {missing}")
+    stats = DecodeStats()
+    ds = tf.data.Dataset.from_tensor_slices(paths)
+    ds = ds.map(
+        lambda path: (stats.decode(path, path, from_path=True), path),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    ).ignore_errors(log_warning=True)
+    ds = ds.map(
+        lambda image, path: (preprocessing.eval_transform(image, image_size, crop_fraction), path),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+    return ds.batch(batch_size).prefetch(AUTOTUNE), stats

@@ -1,0 +1,316 @@
+"""Tests of the data sources and pipeline (inception_keras.data, .shapes)."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from inception_keras import data, shapes
+from inception_keras.preprocessing import AugmentConfig
+from test_preprocessing import encode_bmp, encode_gif  # test-only byte writers
+
+# Solid colours per class, so a label can be checked from the pixels.
+COLOURS = {"apple": (220, 30, 30), "banana": (30, 30, 220), "cherry": (30, 200, 30)}
+
+
+def _write(path, data_bytes):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as file:
+        file.write(data_bytes)
+
+
+def _image(colour, height=24, width=30):
+    return np.broadcast_to(np.array(colour, np.uint8), (height, width, 3)).copy()
+
+
+def make_folder(root, per_class=6, classes=COLOURS):
+    """Class folders with mixed formats and extension cases, plus non-images."""
+    writers = [
+        (".png", lambda im: tf.io.encode_png(im).numpy()),
+        (".JPG", lambda im: tf.io.encode_jpeg(im, quality=95).numpy()),
+        (".Jpeg", lambda im: tf.io.encode_jpeg(im, quality=95).numpy()),
+        (".BMP", encode_bmp),
+        (".gif", lambda im: encode_gif([im])),
+        (".PNG", lambda im: tf.io.encode_png(im).numpy()),
+    ]
+    for name, colour in classes.items():
+        for i in range(per_class):
+            ext, write = writers[i % len(writers)]
+            _write(os.path.join(root, name, f"img{i}{ext}"), write(_image(colour)))
+        _write(os.path.join(root, name, "notes.txt"), b"not an image")
+        _write(os.path.join(root, name, ".hidden.png"), b"ignored")
+    return root
+
+
+def collect(dataset):
+    images, labels = [], []
+    for x, y in dataset:
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def folder_config(root, **kwargs):
+    defaults = dict(dataset=str(root), image_size=16, batch_size=4, seed=3)
+    return data.DataConfig(**{**defaults, **kwargs})
+
+
+# --------------------------------------------------------------------------
+# Image folder source
+# --------------------------------------------------------------------------
+def test_folder_source_classes_formats_and_labels(tmp_path):
+    root = make_folder(str(tmp_path / "imgs"))
+    loaded = data.load_data(folder_config(root, validation_fraction=0.0, augment=None))
+    assert loaded.class_names == ("apple", "banana", "cherry")
+    assert loaded.train_examples == 18 and loaded.validation is None
+    images, labels = collect(loaded.train)
+    assert images.dtype == np.float32 and images.shape == (18, 16, 16, 3)
+    assert labels.dtype == np.int32 and sorted(np.bincount(labels)) == [6, 6, 6]
+    for image, label in zip(images, labels):  # every format decoded to its class colour
+        expected = COLOURS[loaded.class_names[label]]
+        assert np.allclose(image.mean((0, 1)), expected, atol=6)
+    assert loaded.skipped_count() == 0
+
+
+def test_folder_validation_fraction_is_disjoint_stratified_and_stable(tmp_path):
+    root = make_folder(str(tmp_path / "imgs"), per_class=10)
+    config = folder_config(root, validation_fraction=0.3)
+
+    def split_files():
+        train, validation = data._split_fraction(data.list_image_folder(root), 0.3, config.seed)
+        return {p for v in train.values() for p in v}, {p for v in validation.values() for p in v}
+
+    train_files, val_files = split_files()
+    assert len(val_files) == 9 and len(train_files) == 21 and not train_files & val_files
+    assert split_files() == (train_files, val_files)  # same seed -> same split
+    other = data._split_fraction(data.list_image_folder(root), 0.3, seed=99)[1]
+    assert {p for v in other.values() for p in v} != val_files
+
+    loaded = data.load_data(config)
+    assert (loaded.train_examples, loaded.validation_examples) == (21, 9)
+    _, labels = collect(loaded.validation)
+    assert list(np.bincount(labels)) == [3, 3, 3]
+
+
+def test_explicit_validation_folder(tmp_path):
+    train_root = make_folder(str(tmp_path / "train"), per_class=4)
+    val_root = make_folder(str(tmp_path / "val"), per_class=2, classes={"banana": COLOURS["banana"]})
+    loaded = data.load_data(folder_config(train_root, validation_dir=val_root))
+    assert loaded.train_examples == 12 and loaded.validation_examples == 2
+    images, labels = collect(loaded.validation)
+    assert list(labels) == [1, 1]  # "banana" keeps its index from the training folder
+    assert np.allclose(images.mean((1, 2)), COLOURS["banana"], atol=6)
+
+    bad_val = make_folder(str(tmp_path / "val2"), per_class=1, classes={"durian": (9, 9, 9)})
+    with pytest.raises(ValueError, match="durian"):
+        data.load_data(folder_config(train_root, validation_dir=bad_val))
+
+
+def test_corrupt_files_are_skipped_and_counted(tmp_path):
+    root = make_folder(str(tmp_path / "imgs"), per_class=4)
+    bad = [os.path.join(root, "apple", "broken.jpg"), os.path.join(root, "banana", "truncated.png")]
+    _write(bad[0], b"\xff\xd8 this is no jpeg")
+    _write(bad[1], tf.io.encode_png(_image((1, 2, 3))).numpy()[:40])
+    loaded = data.load_data(folder_config(root, validation_fraction=0.0))
+    assert loaded.train_examples == 14
+    for _ in range(2):  # two epochs: the count is per file, not per read
+        _, labels = collect(loaded.train)
+        assert len(labels) == 12
+    assert loaded.skipped_files() == sorted(bad) and loaded.skipped_count() == 2
+
+
+def test_deterministic_mode_reproduces_batches(tmp_path):
+    root = make_folder(str(tmp_path / "imgs"), per_class=4)
+    noisy = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    for i in range(4):  # textured images make augmentation differences visible
+        _write(os.path.join(root, "cherry", f"noise{i}.png"), tf.io.encode_png(np.roll(noisy, i, 0)).numpy())
+    config = folder_config(root, deterministic=True, validation_fraction=0.25)
+    first = data.load_data(config).train
+    epoch1, epoch2 = collect(first), collect(first)
+    again = collect(data.load_data(config).train)
+    assert np.array_equal(epoch1[0], again[0]) and np.array_equal(epoch1[1], again[1])
+    assert not np.array_equal(epoch1[0], epoch2[0])  # fresh augmentation/order each epoch
+    assert 0 <= epoch1[0].min() and epoch1[0].max() <= 255 and epoch1[0].max() > 1.5
+
+
+def test_folder_errors_name_the_problem(tmp_path):
+    missing = str(tmp_path / "missing")
+    with pytest.raises(ValueError, match="missing.*does not exist"):
+        data.load_data(folder_config(missing))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no class sub-folders"):
+        data.load_data(folder_config(empty))
+    (empty / "a").mkdir()
+    (empty / "b").mkdir()
+    _write(str(empty / "a" / "readme.txt"), b"x")
+    with pytest.raises(ValueError, match="contains no images"):
+        data.load_data(folder_config(empty))
+    single = make_folder(str(tmp_path / "single"), per_class=2, classes={"apple": COLOURS["apple"]})
+    with pytest.raises(ValueError, match=r"1 class\(es\) \['apple'\].*at least 2"):
+        data.load_data(folder_config(single))
+    part = make_folder(str(tmp_path / "part"), per_class=2)
+    os.mkdir(os.path.join(part, "zucchini"))
+    with pytest.raises(ValueError, match="zucchini"):
+        data.load_data(folder_config(part))
+
+
+def test_image_files_dataset_for_predict(tmp_path):
+    root = make_folder(str(tmp_path / "imgs"), per_class=1)
+    paths = [os.path.join(root, name, "img0.png") for name in COLOURS]
+    bad = os.path.join(root, "bad.gif")
+    _write(bad, b"GIF89a nonsense")
+    dataset, stats = data.image_files_dataset(paths[:2] + [bad] + paths[2:], image_size=16, batch_size=2)
+    images, names = collect(dataset)
+    assert images.shape == (3, 16, 16, 3) and [n.decode() for n in names] == paths
+    assert stats.skipped_files() == [bad]
+    with pytest.raises(ValueError, match="not found"):
+        data.image_files_dataset([str(tmp_path / "nope.jpg")])
+
+
+# --------------------------------------------------------------------------
+# tfds source (with tfds' own mock, fully offline)
+# --------------------------------------------------------------------------
+def test_tfds_source_with_mock_tf_flowers(tmp_path):
+    with tfds.testing.mock_data(num_examples=10):
+        loaded = data.load_data(
+            data.DataConfig(dataset="tf_flowers", data_dir=str(tmp_path), image_size=24, batch_size=4, seed=1)
+        )
+        assert loaded.class_names == ("dandelion", "daisy", "tulips", "sunflowers", "roses")
+        for dataset in (loaded.train, loaded.validation):
+            images, labels = collect(dataset)
+            assert images.shape[1:] == (24, 24, 3) and images.dtype == np.float32
+            assert labels.dtype == np.int32 and labels.min() >= 0 and labels.max() < 5
+            assert 0 <= images.min() and images.max() <= 255
+        assert loaded.skipped_count() == 0
+
+
+def test_tfds_errors_name_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset 'no_such_dataset_xyz'"):
+        data.load_data(data.DataConfig(dataset="no_such_dataset_xyz", data_dir=str(tmp_path)))
+    # Registered but never prepared: must not download, must say how to prepare.
+    with pytest.raises(ValueError, match=r"'tf_flowers.*not prepared.*tfds build tf_flowers"):
+        data.load_data(data.DataConfig(dataset="tf_flowers", data_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="not an image classification set"):
+        with tfds.testing.mock_data(num_examples=2):
+            data.load_data(data.DataConfig(dataset="glue/cola", data_dir=str(tmp_path)))
+
+
+# --------------------------------------------------------------------------
+# Built-in shapes data set
+# --------------------------------------------------------------------------
+def _split(split, count, size=32, seed=0):
+    images, labels = zip(*shapes.generate(split, count, size, seed))
+    return np.stack(images), np.array(labels)
+
+
+def test_shapes_deterministic_by_seed_and_split():
+    images, labels = _split("train", 20, seed=1)
+    again, again_labels = _split("train", 20, seed=1)
+    assert images.dtype == np.uint8 and images.shape == (20, 32, 32, 3)
+    assert np.array_equal(images, again) and np.array_equal(labels, again_labels)
+    assert not np.array_equal(images, _split("train", 20, seed=2)[0])
+    assert not np.array_equal(images, _split("validation", 20, seed=1)[0])
+
+
+def test_shapes_balanced_visible_and_inside_frame():
+    _, labels = _split("test", 8 * 7 + 3)
+    assert np.bincount(labels).max() - np.bincount(labels).min() <= 1
+    labels = np.repeat(np.arange(len(shapes.CLASS_NAMES)), 6)
+    _, masks = shapes.render(labels, np.random.default_rng(5), 64, return_masks=True)
+    border = np.concatenate([masks[:, 0], masks[:, -1], masks[:, :, 0], masks[:, :, -1]], axis=1)
+    assert border.max() == 0  # every figure lies fully inside the frame
+    assert masks.sum((1, 2)).min() > 0.02 * 64 * 64  # and is clearly visible
+
+
+def _softmax_regression_accuracy(x_train, y_train, x_val, y_val, steps=300, lr=0.5):
+    """Full-batch multinomial logistic regression in numpy."""
+    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
+    x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
+    classes = len(shapes.CLASS_NAMES)
+    weights = np.zeros((x_train.shape[1], classes), np.float32)
+    bias = np.zeros(classes, np.float32)
+    onehot = np.eye(classes, dtype=np.float32)[y_train]
+    for _ in range(steps):
+        logits = x_train @ weights + bias
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        grad = (probs - onehot) / len(x_train)
+        weights -= lr * (x_train.T @ grad / np.sqrt(x_train.shape[1]) + 1e-3 * weights)
+        bias -= lr * grad.sum(0)
+
+    def accuracy(x, y):
+        return float(((x @ weights + bias).argmax(1) == y).mean())
+
+    return accuracy(x_train, y_train), accuracy(x_val, y_val)
+
+
+def test_shapes_not_linearly_separable():
+    def features(split, count):
+        images, labels = _split(split, count, size=64)
+        pooled = images.reshape(count, 16, 4, 16, 4, 3).mean((2, 4))  # 64 -> 16 px keeps it quick
+        return pooled.reshape(count, -1).astype(np.float32) / 255, labels
+
+    train_acc, val_acc = _softmax_regression_accuracy(*features("train", 2000), *features("validation", 400))
+    assert train_acc > val_acc + 0.1  # the classifier did fit its training set ...
+    assert val_acc < 0.35  # ... but raw pixels stay near chance (1/8) on held-out data
+
+
+def test_shapes_stream_is_endless_fresh_and_deterministic():
+    def first(n):
+        return list(shapes.stream(image_size=32, seed=0).take(n).as_numpy_iterator())
+
+    samples = first(70)  # crosses a chunk boundary
+    assert len(samples) == 70 and samples[0][0].shape == (32, 32, 3)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(samples, first(70)))
+    fixed, _ = _split("train", 64)
+    stream_images = np.stack([s[0] for s in samples[:64]])
+    assert not any(np.array_equal(a, b) for a in stream_images for b in fixed)
+
+
+def test_shapes_tfds_builder_registered_and_loadable(tmp_path):
+    assert "shapes" in tfds.list_builders(with_community_datasets=False)
+    config = shapes.ShapesConfig(name="tiny", image_size=32, num_train=24, num_validation=8, num_test=8, seed=4)
+    builder = tfds.builder("shapes", config=config, data_dir=str(tmp_path))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    info = builder.info
+    assert info.features["label"].names == list(shapes.CLASS_NAMES)
+    assert {name: split.num_examples for name, split in info.splits.items()} == {
+        "train": 24, "validation": 8, "test": 8
+    }
+    stored = list(builder.as_dataset(split="validation", as_supervised=True).as_numpy_iterator())
+    expected = list(shapes.generate("validation", 8, 32, seed=4))
+    assert all(np.array_equal(s[0], e[0]) and s[1] == e[1] for s, e in zip(stored, expected))
+
+
+def test_load_data_default_shapes_source(tmp_path):
+    config = data.DataConfig(
+        dataset="shapes/smoke", data_dir=str(tmp_path), image_size=32, batch_size=64, deterministic=True
+    )
+    loaded = data.load_data(config)  # prepares shapes/smoke into tmp_path, offline
+    assert loaded.class_names == shapes.CLASS_NAMES
+    assert (loaded.train_examples, loaded.validation_examples) == (512, 128)
+    images, labels = next(iter(loaded.train))
+    assert images.shape == (64, 32, 32, 3) and labels.dtype == tf.int32
+    _, val_labels = collect(loaded.validation)
+    assert len(val_labels) == 128
+    streamed = data.load_data(data.DataConfig(**{**config.__dict__, "shapes_stream": True}))
+    assert streamed.train_examples is None
+    images, _ = next(iter(streamed.train))
+    assert images.shape == (64, 32, 32, 3)
+
+
+def test_pipeline_feeds_keras_fit_and_reports_skips(tmp_path):
+    import keras
+
+    root = make_folder(str(tmp_path / "imgs"), per_class=4)
+    _write(os.path.join(root, "apple", "broken.png"), b"\x89PNG garbage")
+    loaded = data.load_data(folder_config(root, validation_fraction=0.25))
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
+                              keras.layers.Dense(loaded.num_classes)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(loaded.train, validation_data=loaded.validation, epochs=2, verbose=0)
+    assert len(history.history["val_loss"]) == 2
+    assert loaded.skipped_count() == 1  # retrievable after training, for the summary
