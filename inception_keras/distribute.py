@@ -50,9 +50,9 @@ TF_CONFIG = "TF_CONFIG"
 
 # Keras versions whose TensorFlow trainer has both multi-worker bugs the shim fixes, as
 # [first, last] (major, minor) inclusive. The lower end is this package's own Keras floor (3.8,
-# setup.cfg); the bugs go back to Keras 3.0, whose trainer had the same two code paths.
-# The upper end is the newest Keras checked against the shim (3.15.1, with TF 2.21); the upstream
-# issue is still open there. A newer Keras is deliberately *not* patched blind: the shim replaces
+# setup.cfg); the upstream reports (keras-team/keras#20585, tensorflow/tensorflow#72388) date the
+# failure back to TF 2.16, the first TF with Keras 3. The upper end is the newest Keras the shim
+# was checked against (3.15.1, TF 2.21: both bugs reproduced, the upstream issue still open). A newer Keras is deliberately *not* patched blind: the shim replaces
 # private trainer functions whose shape may change, so a newer version gets a warning instead, and
 # tests/test_distribute.py's two-worker test says whether the bound must move.
 KERAS_SHIM_VERSIONS = ((3, 8), (3, 15))

@@ -73,11 +73,13 @@ def run_workers(tmp_path, worker_args, tf_configs=None):
         for proc in procs:
             proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
         pytest.fail(f"workers still running after {RUN_TIMEOUT_S}s (hung?):\n" + tails(dirs))
     finally:
+        # Whatever went wrong, leave no worker behind (only the processes started here).
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
         for log in logs:
             log.close()
     results = []
