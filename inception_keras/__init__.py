@@ -12,6 +12,8 @@ if _keras.backend.backend() != "tensorflow":
         '"backend": "tensorflow" in ~/.keras/keras.json.'
     )
 
+from inception_keras.data import DataConfig, load_data  # noqa: E402
+from inception_keras.evaluation import evaluate, evaluate_model, multi_crop  # noqa: E402
 from inception_keras.layers import LocalResponseNormalization  # noqa: E402
 from inception_keras.model import (  # noqa: E402
     TABLE_1,
@@ -21,8 +23,18 @@ from inception_keras.model import (  # noqa: E402
     inference_model,
 )
 
+from inception_keras.training import TrainConfig, fit, train  # noqa: E402
+
 __all__ = [
+    "DataConfig",
     "GoogLeNet",
+    "TrainConfig",
+    "evaluate",
+    "evaluate_model",
+    "fit",
+    "load_data",
+    "multi_crop",
+    "train",
     "LocalResponseNormalization",
     "TABLE_1",
     "feature_model",

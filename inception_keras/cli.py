@@ -1,10 +1,65 @@
 """The ``inception-keras`` command: a thin layer over the Python API.
 
-Each sub-command parses its arguments and calls one API function; nothing else lives here.
+Each sub-command parses its arguments and calls one API function. Options for training are
+generated from the configuration dataclasses (``TrainConfig``, ``DataConfig``), so every
+hyper-parameter of the API is a flag and the two never drift apart.
 """
 
 import argparse
+import dataclasses
+import re
 import sys
+import typing
+
+
+def _field_help(cls):
+    """``{field: text}`` from the ``Attributes:`` section of a dataclass docstring."""
+    doc = (cls.__doc__ or "").split("Attributes:", 1)[-1]
+    helps, names = {}, []
+    for line in doc.splitlines():
+        match = re.match(r"\s{4,8}([a-z_, ]+):\s*(.*)", line)
+        if match and all(n.strip().isidentifier() for n in match.group(1).split(",")):
+            names = [n.strip() for n in match.group(1).split(",")]
+            for name in names:
+                helps[name] = match.group(2)
+        elif names and line.strip():
+            for name in names:
+                helps[name] += " " + line.strip()
+    return helps
+
+
+def _scalar_type(hint):
+    """``int`` for ``int``, ``float`` for ``float | None`` ...; None if not a plain scalar."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    return args[0] if len(args) == 1 and args[0] in (int, float, str, bool) else None
+
+
+def add_dataclass_options(parser, cls, skip=()):
+    """Adds ``--field-name`` for each scalar field of ``cls`` (defaults from the dataclass)."""
+    hints, helps = typing.get_type_hints(cls), _field_help(cls)
+    group = parser.add_argument_group(f"{cls.__name__} options")
+    for field in dataclasses.fields(cls):
+        kind = _scalar_type(hints[field.name])
+        if field.name in skip or kind is None:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        # Docstrings are reStructuredText: drop the markup for the terminal.
+        text = re.sub(r":\w+:`([^`]*)`|``([^`]*)``", lambda m: m.group(1) or m.group(2),
+                      helps.get(field.name, "")).replace("%", "%%")
+        default = field.default
+        if kind is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
+        else:
+            shown = "unset" if default is None else default
+            group.add_argument(flag, type=kind, default=default, metavar=field.name.upper(),
+                               help=f"{text} (default: {shown})")
+
+
+def dataclass_from_options(cls, args, **overrides):
+    """Builds ``cls`` from the parsed options that match its fields."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    values.update(overrides)
+    return cls(**values)
 
 
 def _summary(args):
@@ -18,6 +73,43 @@ def _summary(args):
         variant=args.variant,
     )
     print_summary(model)
+
+
+def _train(args):
+    from inception_keras.data import DataConfig
+    from inception_keras.preprocessing import AugmentConfig
+    from inception_keras.training import TrainConfig, train
+
+    augment = None
+    if args.augment:
+        augment = AugmentConfig(area_range=(args.min_crop_area, 1.0))
+    data_config = dataclass_from_options(DataConfig, args, augment=augment,
+                                         cache=args.cache_dir or args.cache)
+    config = dataclass_from_options(TrainConfig, args)
+    result = train(config, data_config, steps_per_epoch=args.steps_per_epoch)
+    print(result.summary())
+
+
+def _evaluate(args):
+    import keras
+
+    from inception_keras.data import DataConfig, load_examples
+    from inception_keras.evaluation import evaluate_model
+
+    if not args.model.endswith(".keras"):
+        raise ValueError(f"--model {args.model!r}: expected a .keras checkpoint written by train.")
+    try:
+        model = keras.saving.load_model(args.model, safe_mode=True)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot load --model {args.model!r}: {error}") from None
+    examples, class_names, stats = load_examples(dataclass_from_options(DataConfig, args))
+    if len(class_names) != model.outputs[0].shape[-1]:
+        raise ValueError(f"the dataset has {len(class_names)} classes but {args.model!r} predicts "
+                         f"{model.outputs[0].shape[-1]}.")
+    result = evaluate_model(model, examples, crops=args.crops, batch_size=args.eval_batch_size,
+                            central_fraction=args.crop_fraction)
+    print(f"{result.num_images} images, {args.crops} crop(s) each: top-1 {result.top1:.2%}, "
+          f"top-5 {result.top5:.2%}, loss {result.loss:.4f}; skipped files: {stats.skipped_count()}")
 
 
 def build_parser():
@@ -39,6 +131,44 @@ def build_parser():
     summary.add_argument("--classes", type=int, default=1000, help="number of classes (default 1000)")
     summary.add_argument("--aux", action="store_true", help="include the two auxiliary classifiers")
     summary.set_defaults(func=_summary)
+
+    from inception_keras.data import DataConfig
+    from inception_keras.training import TrainConfig
+
+    train = commands.add_parser(
+        "train", help="train GoogLeNet with aux heads (model.fit) on a tfds set, a folder or shapes",
+        description="Train GoogLeNet with its auxiliary classifiers (losses 1 + 0.3 + 0.3) with "
+        "Keras fit. Re-running the same command after an interruption resumes at the last "
+        "finished epoch. Checkpoints, CSV and TensorBoard logs go to --output-dir.",
+    )
+    add_dataclass_options(train, TrainConfig)
+    # image_size and seed are shared: TrainConfig's flags set DataConfig's fields too.
+    add_dataclass_options(train, DataConfig, skip=("image_size", "seed", "cache"))
+    extra = train.add_argument_group("more data options")
+    extra.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                       help="the paper's training augmentation (default: on)")
+    extra.add_argument("--min-crop-area", type=float, default=0.08, metavar="FRACTION",
+                       help="smallest random crop, as a fraction of the image area (paper: 0.08)")
+    extra.add_argument("--cache", action="store_true", help="cache decoded images in memory")
+    extra.add_argument("--cache-dir", default=None, help="cache decoded images in files here")
+    extra.add_argument("--steps-per-epoch", type=int, default=None,
+                       help="steps per epoch (needed with --shapes-stream)")
+    train.set_defaults(func=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="top-1/top-5 and loss of a checkpoint on a split, with 1, 10 or 144 crops",
+        description="Evaluate a .keras checkpoint on the validation part of a data set (choose it "
+        "with --validation-split, e.g. 'test'), averaging the softmax over 1 (central), 10 or "
+        "144 (the paper's scheme) crops per image.",
+    )
+    evaluate.add_argument("--model", required=True, help="a .keras checkpoint (best.keras, last.keras)")
+    evaluate.add_argument("--crops", type=int, choices=(1, 10, 144), default=1)
+    evaluate.add_argument("--eval-batch-size", type=int, default=128, metavar="CROPS",
+                          help="crops per forward pass (default 128)")
+    add_dataclass_options(evaluate, DataConfig, skip=(
+        "image_size", "batch_size", "shuffle_buffer", "cache", "shapes_stream", "deterministic",
+        "train_split"))
+    evaluate.set_defaults(func=_evaluate)
     return parser
 
 

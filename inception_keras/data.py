@@ -497,3 +497,24 @@ def image_files_dataset(
         deterministic=True,
     )
     return ds.batch(batch_size).prefetch(AUTOTUNE), stats
+
+
+def load_examples(config: DataConfig = DataConfig()) -> tuple[tf.data.Dataset, tuple[str, ...], DecodeStats]:
+    """The validation part of a source as decoded ``(uint8 [H, W, 3], int32 label)`` pairs.
+
+    For evaluation with several crops per image (:mod:`inception_keras.evaluation`), which needs
+    the whole image rather than one preprocessed crop. The split is chosen exactly as for
+    :func:`load_data` (``validation_split``, ``validation_dir`` or ``validation_fraction``), so
+    ``validation_split="test"`` evaluates a tfds test split. Unreadable files are skipped and
+    counted in the returned :class:`DecodeStats`.
+    """
+    if _is_folder(config.dataset):
+        config = dataclasses.replace(config, dataset=os.path.expanduser(config.dataset))
+        _, validation, class_names = _folder_source(config)
+    else:
+        _, validation, class_names = _tfds_source(dataclasses.replace(config, shapes_stream=False))
+    if validation is None:
+        raise ValueError(f"dataset {config.dataset!r} has no validation split to evaluate: "
+                         "set validation_split, validation_dir or validation_fraction.")
+    stats = DecodeStats()
+    return _decoded(validation, stats, parallel_deterministic=True), class_names, stats

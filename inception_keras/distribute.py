@@ -180,6 +180,16 @@ def configure_logical_cpus(count):
     return [device.name for device in tf.config.list_logical_devices("CPU")]
 
 
+def is_chief(strategy):
+    """Whether this process writes the run's files: the chief, or worker 0 when the cluster has
+    no chief (TensorFlow's convention), or the only process of a single-machine strategy."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type or resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return not has_chief and resolver.task_type == "worker" and resolver.task_id == 0
+
+
 def global_batch_size(per_replica_batch_size, strategy):
     """The batch size to give ``model.fit`` so each replica sees ``per_replica_batch_size``."""
     return per_replica_batch_size * strategy.num_replicas_in_sync

@@ -32,10 +32,11 @@ import typing
 import numpy as np
 import tensorflow as tf
 
+from inception_keras import preprocessing
 from inception_keras.model import inference_model
 
 CROP_SCHEMES = (1, 10, 144)
-DEFAULT_CENTRAL_FRACTION = 0.875  # 224 / 256, as the eval transform of the preprocessing module
+DEFAULT_CENTRAL_FRACTION = preprocessing.DEFAULT_CROP_FRACTION
 
 # The paper's sizes are given for a 224 input; other input sizes scale them proportionally.
 REFERENCE_INPUT_SIZE = 224
@@ -151,6 +152,8 @@ def multi_crop(image, crops=1, input_size=REFERENCE_INPUT_SIZE,
         raise ValueError(f"`image` must be one RGB image [height, width, 3]; got shape {image.shape}.")
     # Channels unknown until run time (e.g. tf.data from a generator): check them then.
     image = tf.ensure_shape(tf.cast(image, tf.float32), [None, None, 3])
+    if crops == 1:  # the one eval transform that training, predict and export share
+        return preprocessing.eval_transform(image, size, central_fraction)[tf.newaxis]
     shape = tf.shape(image)
 
     outputs = []

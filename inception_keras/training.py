@@ -15,6 +15,7 @@ Recipes:
 import csv
 import dataclasses
 import json
+import math
 import os
 import statistics
 import time
@@ -22,6 +23,7 @@ import time
 import keras
 import tensorflow as tf
 
+from inception_keras.distribute import STRATEGIES, is_chief, make_strategy, with_auto_shard
 from inception_keras.model import AUX_LOSS_WEIGHT, OUTPUT_NAMES, GoogLeNet
 
 RECIPES = ("paper", "modern")
@@ -44,19 +46,21 @@ class TrainConfig:
         image_size: square input size in pixels.
         epochs: number of epochs.
         recipe: ``"paper"`` or ``"modern"``.
-        optimizer: ``"sgd"`` (momentum) or ``"adamw"``.
-        learning_rate: initial (peak, with warm-up) learning rate.
+        optimizer: ``"sgd"`` (momentum) or ``"adamw"``; unset: the recipe's.
+        learning_rate: initial (peak, with warm-up) learning rate; unset: the recipe's.
         momentum: SGD momentum (the paper: 0.9).
         lr_decay_rate, lr_decay_epochs: the paper's step schedule (x0.96 every 8 epochs).
-        warmup_epochs: linear warm-up length (``modern`` recipe).
-        weight_decay: decoupled weight decay.
-        label_smoothing: label smoothing of the cross-entropy.
+        warmup_epochs: linear warm-up length (``modern`` recipe); unset: the recipe's.
+        weight_decay: decoupled weight decay; unset: the recipe's.
+        label_smoothing: label smoothing of the cross-entropy; unset: the recipe's.
         aux_weight: loss weight of each auxiliary classifier (the paper: 0.3; 0 disables them).
         ema: Polyak averaging of the weights (optimizer EMA).
         ema_momentum: EMA decay per step; pick it so 1 / (1 - momentum) is well under the number
             of training steps, or the average lags behind the model.
         precision: ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
         jit_compile: compile the train step with XLA.
+        strategy: ``auto`` (all local GPUs when there are several), ``default``, ``mirrored``
+            or ``multi-worker`` (hosts from ``TF_CONFIG``); the batch size is global.
         steps_per_execution: train steps per ``tf.function`` call.
         output_dir: checkpoints, logs and the resume backup go here.
         seed: seeds weights and data order.
@@ -79,6 +83,7 @@ class TrainConfig:
     ema_momentum: float = 0.999
     precision: str = "float32"
     jit_compile: bool = False
+    strategy: str = "auto"
     steps_per_execution: int = 1
     output_dir: str = "runs/googlenet"
     seed: int = 0
@@ -99,6 +104,8 @@ class TrainConfig:
             raise ValueError(f"`aux_weight` must be >= 0; got {self.aux_weight}.")
         if not 0 < self.ema_momentum < 1:
             raise ValueError(f"`ema_momentum` must be in (0, 1); got {self.ema_momentum}.")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {STRATEGIES}; got {self.strategy!r}.")
         if not self.learning_rate > 0:
             raise ValueError(f"`learning_rate` must be > 0; got {self.learning_rate}.")
 
@@ -171,7 +178,10 @@ class Throughput(keras.callbacks.Callback):
         self.batch_size = batch_size
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._val_time = time.perf_counter(), 0.0
+        self._start, self._val_time, self._steps = time.perf_counter(), 0.0, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps = batch + 1  # counted: a set that skips bad files has no known length
 
     def on_test_begin(self, logs=None):
         self._val_start = time.perf_counter()
@@ -181,8 +191,8 @@ class Throughput(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         elapsed = time.perf_counter() - self._start - self._val_time
-        if logs is not None and elapsed > 0 and self.params.get("steps"):
-            logs["images_per_sec"] = self.params["steps"] * self.batch_size / elapsed
+        if logs is not None and elapsed > 0:
+            logs["images_per_sec"] = self._steps * self.batch_size / elapsed
 
 
 def callbacks(config, batch_size):
@@ -230,6 +240,7 @@ class TrainResult:
     output_dir: str
     skipped_files: int = 0
     history: dict = dataclasses.field(default_factory=dict)
+    model: keras.Model | None = None  # the trained three-output model (averaged weights)
 
     def summary(self):
         return "\n".join([
@@ -244,7 +255,8 @@ class TrainResult:
 
 
 def fit(config, train_dataset, val_dataset, num_classes, class_names=None, batch_size=None,
-        steps_per_epoch=None, verbose="auto"):
+        steps_per_epoch=None, train_examples=None, strategy=None, extra_callbacks=(),
+        verbose="auto"):
     """Builds, compiles and trains GoogLeNet with aux heads on ``(images, int labels)`` batches.
 
     Args:
@@ -254,11 +266,22 @@ def fit(config, train_dataset, val_dataset, num_classes, class_names=None, batch
         num_classes: number of classes.
         class_names: optional names, written next to the checkpoints.
         batch_size: global batch size (for the throughput figure); read from the data if None.
-        steps_per_epoch: for endless (streamed) training sets.
+        steps_per_epoch: steps per epoch; needed for endless (streamed) training sets.
+        train_examples: size of the training set, for the schedule when its length is unknown.
+        strategy: a ``tf.distribute.Strategy`` (default: the current one); batches are global.
+        extra_callbacks: more Keras callbacks, run after the package's own.
 
     Returns:
         A :class:`TrainResult`.
     """
+    strategy = strategy or tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        train_dataset, val_dataset = with_auto_shard(train_dataset), with_auto_shard(val_dataset)
+        if not is_chief(strategy):
+            # Only the chief's files count; the others write beside them instead of over them.
+            resolver = strategy.cluster_resolver
+            config = dataclasses.replace(config, output_dir=os.path.join(
+                config.output_dir, "workers", f"{resolver.task_type}_{resolver.task_id}"))
     os.makedirs(config.output_dir, exist_ok=True)
     history_csv = os.path.join(config.output_dir, "history.csv")
     if not os.path.exists(os.path.join(config.output_dir, "backup")) and os.path.exists(history_csv):
@@ -268,15 +291,26 @@ def fit(config, train_dataset, val_dataset, num_classes, class_names=None, batch
     if batch_size is None:  # costs one batch of the pipeline; callers that know it pass it
         batch_size = int(train_dataset.element_spec[0].shape[0] or 0) or \
             int(next(iter(train_dataset.take(1)))[0].shape[0])
-    if steps_per_epoch is None:
-        cardinality = int(train_dataset.cardinality())
-        if cardinality < 0:
-            raise ValueError("the training set has unknown or infinite length: pass steps_per_epoch.")
-        steps_per_epoch = cardinality
+    cardinality = int(train_dataset.cardinality())
+    if cardinality == tf.data.INFINITE_CARDINALITY and steps_per_epoch is None:
+        raise ValueError("the training set is endless (a stream): pass steps_per_epoch.")
+    # The schedule needs the epoch length; a set that skips unreadable files has no known
+    # cardinality, so fall back to its example count.
+    schedule_steps = steps_per_epoch or (cardinality if cardinality > 0 else None) or (
+        math.ceil(train_examples / batch_size) if train_examples else None)
+    if not schedule_steps:
+        raise ValueError("the training set's length is unknown: pass steps_per_epoch or "
+                         "train_examples.")
+    if cardinality == tf.data.UNKNOWN_CARDINALITY:
+        # Keras takes one optimizer step too many per epoch on a set of unknown length (seen with
+        # Keras 3.15: 18 steps for 2 epochs of 8 batches); an endless repeat with a fixed number
+        # of steps per epoch avoids it. Each pass is still reshuffled.
+        train_dataset, steps_per_epoch = train_dataset.repeat(), schedule_steps
 
-    model = GoogLeNet(input_shape=(config.image_size, config.image_size, 3), classes=num_classes,
-                      aux_logits=True, variant=config.variant)
-    compile_for_training(model, config, steps_per_epoch)
+    with strategy.scope():
+        model = GoogLeNet(input_shape=(config.image_size, config.image_size, 3),
+                          classes=num_classes, aux_logits=True, variant=config.variant)
+        compile_for_training(model, config, schedule_steps)
     with open(os.path.join(config.output_dir, "train_config.json"), "w") as f:
         json.dump(dict(dataclasses.asdict(config), num_classes=num_classes,
                        class_names=list(class_names or [])), f, indent=2)
@@ -285,8 +319,8 @@ def fit(config, train_dataset, val_dataset, num_classes, class_names=None, batch
         training_targets(train_dataset, num_classes),
         validation_data=training_targets(val_dataset, num_classes, validation=True),
         epochs=config.epochs,
-        steps_per_epoch=steps_per_epoch if int(train_dataset.cardinality()) < 0 else None,
-        callbacks=callbacks(config, batch_size),
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks(config, batch_size) + list(extra_callbacks),
         verbose=verbose,
     )
     # The CSV log spans the whole run, epochs before a resume included.
@@ -302,4 +336,26 @@ def fit(config, train_dataset, val_dataset, num_classes, class_names=None, batch
         last_checkpoint=os.path.join(config.output_dir, "last.keras"),
         output_dir=config.output_dir,
         history=history,
+        model=model,
     )
+
+
+def train(config, data_config, steps_per_epoch=None, verbose="auto"):
+    """Loads the data described by ``data_config`` and trains (see :func:`fit`).
+
+    ``data_config.image_size`` and ``seed`` are taken from ``config`` so the two agree.
+    """
+    from inception_keras.data import load_data
+
+    # A multi-worker strategy must exist before TensorFlow runs any operation: make it first.
+    strategy = make_strategy(config.strategy)
+    data_config = dataclasses.replace(data_config, image_size=config.image_size, seed=config.seed)
+    data = load_data(data_config)
+    if data.validation is None:
+        raise ValueError("training needs a validation set: set a validation split, folder or fraction.")
+    result = fit(config, data.train, data.validation, data.num_classes,
+                 class_names=data.class_names, batch_size=data_config.batch_size,
+                 steps_per_epoch=steps_per_epoch, train_examples=data.train_examples,
+                 strategy=strategy, verbose=verbose)
+    result.skipped_files = data.skipped_count()
+    return result

@@ -1,9 +1,11 @@
-"""One training process for tests/test_distribute.py: a few ``fit`` steps of a small GoogLeNet.
+"""One training process for tests/test_distribute.py: a few steps of the package's own ``fit``.
 
-Run as ``python tests/_worker.py --strategy mirrored|multi-worker --out DIR [...]`` (a
-``multi-worker`` process reads ``TF_CONFIG``). It writes ``DIR/result.json`` with the number of
-replicas, the training history, whether the Keras shim was installed, and a SHA-256 per variable
-of the weights before and after training, so the test can compare workers bit for bit.
+Run as ``python tests/_worker.py --strategy mirrored|multi-worker --data-dir DIR --out DIR``
+(a ``multi-worker`` process reads ``TF_CONFIG``). It trains a small GoogLeNet with aux heads on the
+built-in shapes set (``shapes/smoke``, prepared in DIR beforehand) through
+``inception_keras.training.fit`` and writes ``OUT/result.json``: the number of replicas, the
+training history, whether the Keras shim was installed, and a SHA-256 per variable of the weights
+before and after training, so the test can compare workers bit for bit.
 """
 
 import argparse
@@ -16,25 +18,8 @@ import sys
 # are configured at runtime start), so nothing below builds tensors before it is made.
 from inception_keras import distribute
 
-CLASSES = 5
 IMAGE_SIZE = 64
 SEED = 1234
-
-
-def synthetic_dataset(global_batch, examples=64):
-    """Deterministic random images and labels, the same on every process; repeated forever.
-
-    Stand-in until the package's built-in data set exists. Labels go to all three outputs.
-    """
-    import numpy as np
-    import tensorflow as tf
-
-    rng = np.random.default_rng(SEED)
-    images = rng.uniform(0, 255, (examples, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32")
-    labels = rng.integers(0, CLASSES, examples).astype("int32")
-    targets = {"predictions": labels, "aux1": labels, "aux2": labels}
-    dataset = tf.data.Dataset.from_tensor_slices((images, targets)).batch(global_batch).repeat()
-    return distribute.with_auto_shard(dataset, reads_files=False)
 
 
 def checksums(model):
@@ -46,6 +31,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--strategy", choices=("mirrored", "multi-worker"), required=True)
     parser.add_argument("--out", required=True, help="directory for result.json")
+    parser.add_argument("--data-dir", required=True, help="tfds data_dir with shapes/smoke")
     parser.add_argument("--variant", choices=("paper", "bn"), default="bn")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--per-replica-batch", type=int, default=4)
@@ -63,35 +49,38 @@ def main(argv=None):
     import numpy as np
     from keras.src.backend.tensorflow import trainer
 
-    import inception_keras as ik
+    from inception_keras.data import DataConfig, load_data
+    from inception_keras.training import TrainConfig, fit
 
-    # Same initial weights and dropout masks on every process (MultiWorkerMirroredStrategy also
-    # broadcasts initial values from worker 0; the seed makes the runs repeatable as well).
-    keras.utils.set_random_seed(SEED)
-    with strategy.scope():
-        model = ik.GoogLeNet(
-            input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), classes=CLASSES, aux_logits=True,
-            variant=args.variant,
-        )
-        model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
-            loss={name: "sparse_categorical_crossentropy" for name in model.output_names},
-            loss_weights={"predictions": 1.0, "aux1": 0.3, "aux2": 0.3},
-        )
-    before = checksums(model)
-    dataset = synthetic_dataset(distribute.global_batch_size(args.per_replica_batch, strategy))
-    history = model.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0)
-    result = {
+    batch = distribute.global_batch_size(args.per_replica_batch, strategy)
+    # Deterministic: every worker builds the same batches, and shards them the same way.
+    data = load_data(DataConfig(dataset="shapes/smoke", data_dir=args.data_dir,
+                                image_size=IMAGE_SIZE, batch_size=batch, seed=SEED,
+                                deterministic=True))
+    config = TrainConfig(variant=args.variant, image_size=IMAGE_SIZE, epochs=1, recipe="paper",
+                         learning_rate=0.01, seed=SEED, output_dir=os.path.join(args.out, "run"))
+    before = {}
+
+    class RecordStart(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            before.update(checksums(self.model))
+
+    result = fit(config, data.train, data.validation, data.num_classes, batch_size=batch,
+                 steps_per_epoch=args.steps, strategy=strategy, extra_callbacks=[RecordStart()],
+                 verbose=0)
+    history = result.history
+    out = {
         "replicas": strategy.num_replicas_in_sync,
-        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-        "finite": bool(all(np.isfinite(v).all() for v in history.history.values())),
+        "history": {k: [float(x) for x in v] for k, v in history.items() if k != "images_per_sec"},
+        "finite": bool(all(np.isfinite(v).all() for v in history.values())),
         "shim_installed": bool(getattr(trainer.reduce_per_replica, distribute._SHIM_MARK, False)),
-        "trainable": [v.path for v in model.trainable_variables],
+        "trainable": [v.path for v in result.model.trainable_variables],
         "before": before,
-        "after": checksums(model),
+        "after": checksums(result.model),
+        "output_dir": result.output_dir,
     }
     with open(os.path.join(args.out, "result.json"), "w") as f:
-        json.dump(result, f)
+        json.dump(out, f)
     return 0
 
 

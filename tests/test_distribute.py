@@ -42,6 +42,16 @@ def free_ports(count):
             s.close()
 
 
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """The built-in shapes set (smoke size), prepared once for all workers."""
+    from inception_keras import shapes
+
+    path = tmp_path_factory.mktemp("tfds")
+    shapes.prepare("shapes/smoke", str(path))
+    return str(path)
+
+
 def run_workers(tmp_path, worker_args, tf_configs=None):
     """Runs one tests/_worker.py process per entry of ``worker_args``, all at once.
 
@@ -119,10 +129,11 @@ def restore_trainer(monkeypatch):
 # --- fit on several devices and several workers ----------------------------------------------
 
 
-def test_mirrored_fit_on_two_logical_cpus(tmp_path):
+def test_mirrored_fit_on_two_logical_cpus(tmp_path, data_dir):
     # bn variant: BatchNorm is the layer with per-replica state, the interesting case here.
     [(code, log, result)] = run_workers(
-        tmp_path, [["--strategy", "mirrored", "--logical-cpus", "2", "--variant", "bn"]]
+        tmp_path, [["--strategy", "mirrored", "--logical-cpus", "2", "--variant", "bn",
+                    "--data-dir", data_dir]]
     )
     assert code == 0, log[-3000:]
     assert result["replicas"] == 2
@@ -130,12 +141,12 @@ def test_mirrored_fit_on_two_logical_cpus(tmp_path):
     assert_trained(result)
 
 
-def test_multi_worker_fit_gives_identical_weights(tmp_path):
+def test_multi_worker_fit_gives_identical_weights(tmp_path, data_dir):
     # paper variant: every variable is a trained weight kept in sync by the all-reduce. (With the
     # bn variant each worker keeps BatchNorm moving statistics of its own data shard, as Keras 3
     # creates them unsynchronised; trainable weights still agree.)
     results = run_workers(
-        tmp_path, [["--strategy", "multi-worker", "--variant", "paper"]] * 2,
+        tmp_path, [["--strategy", "multi-worker", "--variant", "paper", "--data-dir", data_dir]] * 2,
         two_worker_tf_configs(),
     )
     for code, log, _ in results:
@@ -152,15 +163,19 @@ def test_multi_worker_fit_gives_identical_weights(tmp_path):
     # Logged losses are means over both workers' replicas, so they agree too.
     assert first["history"] == second["history"]
     assert_trained(first)
+    # The chief (worker 0, no chief in the cluster) writes the run's files; worker 1 beside them.
+    assert first["output_dir"].endswith("run")
+    assert second["output_dir"].endswith(os.path.join("run", "workers", "worker_1"))
 
 
 @pytest.mark.skipif(
     not distribute.keras_needs_multi_worker_patch(),
     reason=f"Keras {keras.__version__} is outside the shim's versions; nothing to show",
 )
-def test_multi_worker_fit_fails_without_the_shim(tmp_path):
+def test_multi_worker_fit_fails_without_the_shim(tmp_path, data_dir):
     results = run_workers(
-        tmp_path, [["--strategy", "multi-worker", "--variant", "paper", "--no-shim"]] * 2,
+        tmp_path, [["--strategy", "multi-worker", "--variant", "paper", "--no-shim",
+                    "--data-dir", data_dir]] * 2,
         two_worker_tf_configs(),
     )
     for code, log, result in results:

@@ -160,7 +160,8 @@ def test_single_crop_is_the_central_crop_eval_transform(shape, fraction):
 
 
 def test_single_crop_matches_the_preprocessing_module():
-    preprocessing = pytest.importorskip("inception_keras.preprocessing")  # merged from branch data
+    from inception_keras import preprocessing
+
     image = np.random.default_rng(2).integers(0, 256, (75, 130, 3), dtype=np.uint8)
     np.testing.assert_array_equal(multi_crop(image, 1, 96)[0], preprocessing.eval_transform(image, 96))
 
