@@ -86,3 +86,34 @@ def test_fit_writes_checkpoints_logs_and_summary(tmp_path):
     assert len(last.outputs) == 3
     assert not (tmp_path / "run" / "backup").exists()  # removed after a finished run
     assert "best validation top-1" in result.summary()
+
+
+@pytest.fixture
+def restore_policy():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("variant", ["paper", "bn"])
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_both_variants_train_in_reduced_precision(variant, precision, restore_policy):
+    keras.mixed_precision.set_global_policy(precision)
+    config = TrainConfig(variant=variant, image_size=32, precision=precision, epochs=1,
+                         learning_rate=0.01)
+    model = ik.GoogLeNet(input_shape=(32, 32, 3), classes=CLASSES, aux_logits=True, variant=variant)
+    compile_for_training(model, config, steps_per_epoch=2)
+    compute = "bfloat16" if precision == "mixed_bfloat16" else "float16"
+    assert model.get_layer("inception_3a_5x5").compute_dtype == compute
+    if variant == "paper":  # the LRN runs in float32 inside but keeps the policy's dtype outside
+        assert keras.backend.standardize_dtype(model.get_layer("norm1").output.dtype) == compute
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    y = keras.utils.to_categorical(np.arange(8) % CLASSES, CLASSES)
+    before = model.get_layer("conv1").kernel.numpy().copy()
+    # float16's dynamic loss scale starts high: its first steps may overflow and be skipped.
+    for _ in range(8):
+        logs = model.train_on_batch(x, (y, y, y), return_dict=True)
+        if not np.array_equal(model.get_layer("conv1").kernel.numpy(), before):
+            break
+    assert np.isfinite(logs["loss"])
+    assert not np.array_equal(model.get_layer("conv1").kernel.numpy(), before)
