@@ -133,7 +133,7 @@ def build_parser():
     summary.set_defaults(func=_summary)
 
     from inception_keras.data import DataConfig
-    from inception_keras.training import TrainConfig
+    from inception_keras.training import PRESETS, TrainConfig
 
     train = commands.add_parser(
         "train", help="train GoogLeNet with aux heads (model.fit) on a tfds set, a folder or shapes",
@@ -141,6 +141,9 @@ def build_parser():
         "Keras fit. Re-running the same command after an interruption resumes at the last "
         "finished epoch. Checkpoints, CSV and TensorBoard logs go to --output-dir.",
     )
+    train.add_argument("--preset", choices=sorted(PRESETS),
+                       help="start from a named set of options (flags given here override it); "
+                       "'quickstart': the built-in set at 64 px within a 2-core CPU budget")
     add_dataclass_options(train, TrainConfig)
     # image_size and seed are shared: TrainConfig's flags set DataConfig's fields too.
     add_dataclass_options(train, DataConfig, skip=("image_size", "seed", "cache"))
@@ -154,6 +157,7 @@ def build_parser():
     extra.add_argument("--steps-per-epoch", type=int, default=None,
                        help="steps per epoch (needed with --shapes-stream)")
     train.set_defaults(func=_train)
+    parser.presets = (train, PRESETS)
 
     evaluate = commands.add_parser(
         "evaluate", help="top-1/top-5 and loss of a checkpoint on a split, with 1, 10 or 144 crops",
@@ -173,7 +177,12 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "preset", None):  # the preset's values become defaults, flags still win
+        subparser, presets = parser.presets
+        subparser.set_defaults(**presets[args.preset])
+        args = parser.parse_args(argv)
     try:
         args.func(args)
     except ValueError as error:  # bad arguments or input: a message, not a traceback

@@ -74,3 +74,25 @@ def test_train_stops_before_training_on_a_bad_source(tmp_path, capsys):
     assert code == 2
     assert "missing" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_preset_sets_defaults_and_flags_override(monkeypatch):
+    import inception_keras.training as training
+
+    seen = {}
+
+    class Result:
+        def summary(self):
+            return "ok"
+
+    def fake_train(config, data_config, steps_per_epoch=None):  # the CLI's mapping only
+        seen.update(config=config, data=data_config)
+        return Result()
+
+    monkeypatch.setattr(training, "train", fake_train)
+    assert main(["train", "--preset", "quickstart", "--variant", "paper", "--learning-rate", "1e-3"]) == 0
+    config, data = seen["config"], seen["data"]
+    assert (config.variant, config.learning_rate) == ("paper", 1e-3)  # flags win
+    assert (config.image_size, config.epochs, config.recipe, config.ema_momentum) == (64, 5, "modern", 0.99)
+    assert (data.dataset, data.batch_size, data.cache) == ("shapes/64px", 64, True)
+    assert data.augment.area_range == (0.5, 1.0)
