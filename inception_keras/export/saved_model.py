@@ -1,0 +1,318 @@
+"""SavedModel export for TF Serving, and a runner that loads the export back.
+
+Layout written (TF Serving's model base path is ``base_dir/name``)::
+
+    base_dir/name/<version>/saved_model.pb
+                            variables/...
+                            assets/class_names.txt                  (with class_names)
+                            assets.extra/tf_serving_warmup_requests
+
+Signatures:
+
+* ``serving_default``: ``images`` float32 ``[batch, H, W, 3]``, raw RGB in [0, 255] (the model
+  rescales itself) -> ``probabilities`` float32 ``[batch, classes]``, ``top_k_classes`` int32
+  ``[batch, k]``, ``top_k_scores`` float32 ``[batch, k]`` and, with class names,
+  ``top_k_labels`` string ``[batch, k]``; ``k = min(top_k, classes)``.
+* ``serving_bytes``: ``image_bytes`` string ``[batch]`` of encoded JPEG/PNG/BMP/GIF -> the same
+  outputs. The ``_bytes`` suffix makes TF Serving's REST API base64-decode ``{"b64": ...}`` values.
+  Decoding, central crop and resize run in the graph through
+  :func:`inception_keras.preprocessing.decode_for_eval`, the same code evaluation uses.
+
+Why ``tf.Module`` + ``tf.function`` rather than Keras' ``ExportArchive``: the export needs an
+asset-backed lookup table, exact signature input/output names and control over which variable
+objects are saved (``ExportArchive`` tracks Keras variables, which TF Serving's TF1-style loader
+does not restore, see :class:`_ServingModule`); a plain ``tf.Module`` does all three directly.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import numbers
+import os
+import shutil
+import sys
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from inception_keras import preprocessing
+from inception_keras.model import inference_model
+
+SERVING_DEFAULT = "serving_default"
+SERVING_BYTES = "serving_bytes"
+IMAGES_INPUT = "images"
+BYTES_INPUT = "image_bytes"  # must end in "_bytes" for TF Serving's REST base64 decoding
+CLASS_NAMES_ASSET = "class_names.txt"
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# TF Serving loads only all-digit directory names, so anything starting with "." is invisible to it.
+_TMP_PREFIX = ".tmp-export-"
+
+
+def export_saved_model(
+    model,
+    base_dir,
+    name="googlenet",
+    version=None,
+    class_names=None,
+    top_k=5,
+    crop_fraction=preprocessing.DEFAULT_CROP_FRACTION,
+    overwrite=False,
+):
+    """Exports the inference model of ``model`` as ``base_dir/name/<version>/`` for TF Serving.
+
+    Args:
+        model: a GoogLeNet ``keras.Model`` with softmax ``predictions`` and a fixed square input;
+            aux heads, if any, are stripped (:func:`inception_keras.model.inference_model`).
+        base_dir: directory holding one sub-directory per model name.
+        name: model name (TF Serving's ``model_name``).
+        version: positive integer; default the next free version (1 in an empty directory).
+        class_names: optional sequence of ``classes`` names, shipped as ``assets/class_names.txt``
+            and mapped from the top-k ids into the ``top_k_labels`` output.
+        top_k: number of top classes returned (capped at the number of classes).
+        crop_fraction: central-crop fraction of the ``serving_bytes`` preprocessing.
+        overwrite: replace an existing version (atomically) instead of raising.
+
+    Returns:
+        The path of the version directory.
+
+    Raises:
+        ValueError: bad arguments, or ``version`` exists and ``overwrite`` is False. Nothing
+            already in ``base_dir`` is changed or lost when an error occurs.
+    """
+    model = inference_model(model)
+    image_size, classes = _check_model(model)
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+        raise ValueError(f"`top_k` must be a positive integer; got {top_k!r}.")
+    if not 0 < crop_fraction <= 1:
+        raise ValueError(f"`crop_fraction` must be in (0, 1]; got {crop_fraction!r}.")
+    class_names = _check_class_names(class_names, classes)
+
+    model_dir = os.path.join(os.fspath(base_dir), name)
+    os.makedirs(model_dir, exist_ok=True)
+    version = _resolve_version(model_dir, version)
+    target = os.path.join(model_dir, str(version))
+    if os.path.exists(target) and not overwrite:
+        raise ValueError(
+            f"Version {version} of {name!r} already exists at {target}; pass overwrite=True to "
+            "replace it or another `version`."
+        )
+
+    scratch = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=model_dir)
+    try:
+        staged = os.path.join(scratch, "export")
+        asset_path = None
+        if class_names is not None:
+            # The asset's file name inside assets/ is its base name, so write it as such.
+            asset_path = os.path.join(scratch, CLASS_NAMES_ASSET)
+            with open(asset_path, "w", encoding="utf-8") as f:
+                f.write("".join(n + "\n" for n in class_names))
+        module = _ServingModule(model, image_size, min(int(top_k), classes), crop_fraction,
+                                asset_path, classes)
+        tf.saved_model.save(module, staged, signatures=module.signatures())
+        _write_warmup_requests(staged, name, image_size)
+        _move_into_place(staged, target, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _check_model(model):
+    """Returns ``(image_size, classes)``; raises ValueError for models that cannot be exported."""
+    try:
+        head = model.get_layer("predictions")
+    except ValueError:
+        raise ValueError(
+            "`model` has no `predictions` layer: export needs a classifier (include_top=True)."
+        ) from None
+    if getattr(head, "activation", None) is not keras.activations.softmax:
+        raise ValueError(
+            "`model` must end in a softmax (classifier_activation='softmax'): the export's "
+            "`probabilities` output is the model's output."
+        )
+    _, height, width, channels = model.input_shape
+    if height is None or height != width or channels != 3:
+        raise ValueError(
+            f"`model` must take a fixed square RGB input (the bytes signature resizes to it); got "
+            f"input shape {model.input_shape}."
+        )
+    return int(height), int(model.output_shape[-1])
+
+
+def _check_class_names(class_names, classes):
+    if class_names is None:
+        return None
+    class_names = [str(n) for n in class_names]
+    if len(class_names) != classes:
+        raise ValueError(
+            f"`class_names` has {len(class_names)} names but the model has {classes} classes."
+        )
+    bad = [n for n in class_names if "\n" in n or "\r" in n]
+    if bad:
+        raise ValueError(f"`class_names` must not contain line breaks (one name per line); got {bad}.")
+    return class_names
+
+
+def _resolve_version(model_dir, version):
+    """The requested version, validated, or the next free one after the highest existing."""
+    if version is None:
+        existing = [int(d) for d in os.listdir(model_dir) if d.isdigit()]
+        return max(existing, default=0) + 1
+    if isinstance(version, bool) or not isinstance(version, numbers.Integral) or version < 1:
+        raise ValueError(f"`version` must be a positive integer or None; got {version!r}.")
+    return int(version)
+
+
+class _ServingModule(tf.Module):
+    """The model plus its serving functions; everything it tracks goes into the SavedModel."""
+
+    def __init__(self, model, image_size, k, crop_fraction, class_names_path, classes):
+        super().__init__()
+        # Track the tf.Variables inside the Keras variables, not the Keras model: Keras 3's variable
+        # wrapper saves itself as a fresh copy ("Variable_N") that the TF1 loader TF Serving uses
+        # restores, while the signatures read the inner variable, which then stays uninitialised
+        # (keras-team/keras#20095, #19274; tf.saved_model.load is unaffected, TF Serving is not).
+        # The model itself is only reached through the closures below, so it is not tracked.
+        self.model_variables = [variable.value for variable in model.variables]
+        self._call_model = lambda images: model(images, training=False)
+        self._image_size = image_size
+        self._k = k
+        self._crop_fraction = crop_fraction
+        self.class_names = None
+        self.labels = None
+        if class_names_path is not None:
+            # Tracked Asset: the file is copied into assets/ and the table reads it from there at
+            # load time, so the asset is the only copy of the names.
+            self.class_names = tf.saved_model.Asset(class_names_path)
+            self.labels = tf.lookup.StaticHashTable(
+                tf.lookup.TextFileInitializer(
+                    self.class_names, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                    tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, vocab_size=classes,
+                ),
+                default_value="",
+            )
+        self.serve_images = tf.function(
+            self._serve_images,
+            input_signature=[
+                tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name=IMAGES_INPUT)
+            ],
+        )
+        self.serve_bytes = tf.function(
+            self._serve_bytes,
+            input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)],
+        )
+
+    def signatures(self):
+        return {
+            SERVING_DEFAULT: self.serve_images.get_concrete_function(),
+            SERVING_BYTES: self.serve_bytes.get_concrete_function(),
+        }
+
+    def _outputs(self, images):
+        probabilities = self._call_model(images)
+        scores, ids = tf.math.top_k(probabilities, k=self._k)
+        outputs = {"probabilities": probabilities, "top_k_classes": ids, "top_k_scores": scores}
+        if self.labels is not None:
+            outputs["top_k_labels"] = self.labels.lookup(tf.cast(ids, tf.int64))
+        return outputs
+
+    def _serve_images(self, images):
+        return self._outputs(images)
+
+    def _serve_bytes(self, image_bytes):
+        size = self._image_size
+        images = tf.map_fn(
+            lambda encoded: preprocessing.decode_for_eval(encoded, size, self._crop_fraction),
+            image_bytes,
+            fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
+        )
+        return self._outputs(images)
+
+
+def _warmup_image(image_size):
+    """A deterministic image-like uint8 picture (gradients), so warm-up exercises real values."""
+    ramp = np.linspace(0, 255, image_size, dtype=np.float32)
+    r, g = np.meshgrid(ramp, ramp[::-1])
+    return np.stack([r, g, (r + g) / 2], axis=-1).astype(np.uint8)
+
+
+def _write_warmup_requests(export_dir, name, image_size):
+    """Writes ``assets.extra/tf_serving_warmup_requests``: one PredictRequest per signature.
+
+    TF Serving replays these records when it loads the version, so the first client request does
+    not pay for graph initialisation.
+    """
+    # Imported here: only the exporter needs TF Serving's protos.
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    image = _warmup_image(image_size)
+    encoded = tf.io.encode_jpeg(image).numpy()
+    requests = {
+        SERVING_DEFAULT: {IMAGES_INPUT: tf.make_tensor_proto(image[None].astype(np.float32))},
+        SERVING_BYTES: {BYTES_INPUT: tf.make_tensor_proto([encoded], dtype=tf.string)},
+    }
+    path = os.path.join(export_dir, WARMUP_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path) as writer:
+        for signature, inputs in requests.items():
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=name, signature_name=signature)
+            )
+            for key, proto in inputs.items():
+                request.inputs[key].CopyFrom(proto)
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+
+
+def _move_into_place(staged, target, scratch):
+    """Renames the finished export to ``target``; an existing ``target`` is swapped out atomically
+    (Linux ``renameat2(RENAME_EXCHANGE)``) and its old content left in ``scratch`` for deletion.
+
+    Without an atomic exchange the old version is first renamed into ``scratch``: a server polling
+    in that instant may briefly see the version missing, but nothing is ever half-written.
+    """
+    if not os.path.exists(target):
+        os.rename(staged, target)
+        return
+    if _exchange(staged, target):
+        return
+    os.rename(target, os.path.join(scratch, "old"))
+    os.rename(staged, target)
+
+
+def _exchange(a, b):
+    """Atomically swaps two paths with Linux ``renameat2``; False where that is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2  # <fcntl.h> AT_FDCWD, <linux/fs.h> RENAME_EXCHANGE
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+class SavedModelRunner:
+    """Loads an exported version with ``tf.saved_model.load`` and calls its signatures.
+
+    ``runner(images)`` maps float32 ``[B, H, W, 3]`` raw RGB to probabilities ``[B, classes]``;
+    ``runner.predict_bytes([jpeg_or_png_bytes, ...])`` does the same from encoded images.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self._loaded = tf.saved_model.load(self.path)
+        self._images = self._loaded.signatures[SERVING_DEFAULT]
+        self._bytes = self._loaded.signatures[SERVING_BYTES]
+        self.input_shape = tuple(self._images.structured_input_signature[1][IMAGES_INPUT].shape)
+
+    def __call__(self, images):
+        images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
+        return self._images(**{IMAGES_INPUT: images})["probabilities"].numpy()
+
+    def predict_bytes(self, encoded_images):
+        encoded = tf.constant(list(encoded_images), dtype=tf.string)
+        return self._bytes(**{BYTES_INPUT: encoded})["probabilities"].numpy()
