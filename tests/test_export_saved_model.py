@@ -4,6 +4,7 @@ versioning and interrupted exports. One small random-weight GoogLeNet (64x64, 5 
 
 import hashlib
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -145,7 +146,7 @@ def test_warmup_requests_parse_and_run(exported):
         np.testing.assert_allclose(outputs["probabilities"].numpy().sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_versioning_and_overwrite(model, tmp_path):
+def test_versioning_and_overwrite(model, tmp_path, monkeypatch):
     model_dir = tmp_path / "googlenet"
     first = sm.export_saved_model(model, tmp_path, class_names=CLASS_NAMES)
     second = sm.export_saved_model(model, tmp_path)
@@ -157,12 +158,24 @@ def test_versioning_and_overwrite(model, tmp_path):
         sm.export_saved_model(model, tmp_path, version=1)
     assert dir_hashes(first) == before
 
-    renamed = CLASS_NAMES[::-1]
-    assert sm.export_saved_model(model, tmp_path, version=1, class_names=renamed,
-                                 overwrite=True) == first
-    with open(os.path.join(first, "assets", sm.CLASS_NAMES_ASSET), encoding="utf-8") as f:
-        assert f.read().splitlines() == renamed
-    assert sorted(os.listdir(model_dir)) == ["1", "2"]
+    # Once with the atomic exchange (Linux), once with the two-rename fallback.
+    exchanged = []
+    real_exchange = sm._exchange
+
+    def spy(a, b):
+        exchanged.append(real_exchange(a, b))
+        return exchanged[-1]
+
+    monkeypatch.setattr(sm, "_exchange", spy)
+    for names in (CLASS_NAMES[::-1], CLASS_NAMES[1:] + CLASS_NAMES[:1]):
+        assert sm.export_saved_model(model, tmp_path, version=1, class_names=names,
+                                     overwrite=True) == first
+        with open(os.path.join(first, "assets", sm.CLASS_NAMES_ASSET), encoding="utf-8") as f:
+            assert f.read().splitlines() == names
+        assert sorted(os.listdir(model_dir)) == ["1", "2"]
+        monkeypatch.setattr(sm, "_exchange", lambda a, b: False)
+    if sys.platform.startswith("linux"):
+        assert exchanged == [True]
 
 
 def test_interrupted_export_leaves_nothing(model, tmp_path, monkeypatch):
@@ -186,12 +199,14 @@ def test_interrupted_export_leaves_nothing(model, tmp_path, monkeypatch):
 def test_bad_version(model, tmp_path, version):
     with pytest.raises(ValueError, match="`version`"):
         sm.export_saved_model(model, tmp_path, version=version)
-    assert os.listdir(tmp_path / "googlenet") == []
+    assert os.listdir(tmp_path) == []
 
 
 def test_bad_arguments(model, tmp_path):
     with pytest.raises(ValueError, match="`class_names`"):
         sm.export_saved_model(model, tmp_path, class_names=CLASS_NAMES[:2])
+    with pytest.raises(ValueError, match="`name`"):
+        sm.export_saved_model(model, tmp_path, name="../elsewhere")
     with pytest.raises(ValueError, match="`top_k`"):
         sm.export_saved_model(model, tmp_path, top_k=0)
     logits = ik.GoogLeNet(classes=CLASSES, input_shape=(SIZE, SIZE, 3), classifier_activation=None)

@@ -88,11 +88,21 @@ def export_saved_model(
     if not 0 < crop_fraction <= 1:
         raise ValueError(f"`crop_fraction` must be in (0, 1]; got {crop_fraction!r}.")
     class_names = _check_class_names(class_names, classes)
+    if not isinstance(name, str) or not name or name in (".", "..") or os.sep in name or (
+        os.altsep and os.altsep in name
+    ):
+        raise ValueError(f"`name` must be a plain directory name; got {name!r}.")
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, numbers.Integral) or version < 1
+    ):
+        raise ValueError(f"`version` must be a positive integer or None; got {version!r}.")
 
     model_dir = os.path.join(os.fspath(base_dir), name)
     os.makedirs(model_dir, exist_ok=True)
-    version = _resolve_version(model_dir, version)
-    target = os.path.join(model_dir, str(version))
+    if version is None:
+        # TF Serving's versions are the all-digit sub-directories; temp dirs never count.
+        version = max((int(d) for d in os.listdir(model_dir) if d.isdigit()), default=0) + 1
+    target = os.path.join(model_dir, str(int(version)))
     if os.path.exists(target) and not overwrite:
         raise ValueError(
             f"Version {version} of {name!r} already exists at {target}; pass overwrite=True to "
@@ -150,18 +160,10 @@ def _check_class_names(class_names, classes):
         )
     bad = [n for n in class_names if "\n" in n or "\r" in n]
     if bad:
-        raise ValueError(f"`class_names` must not contain line breaks (one name per line); got {bad}.")
+        raise ValueError(
+            f"`class_names` must not contain line breaks (the asset has one name per line); got {bad}."
+        )
     return class_names
-
-
-def _resolve_version(model_dir, version):
-    """The requested version, validated, or the next free one after the highest existing."""
-    if version is None:
-        existing = [int(d) for d in os.listdir(model_dir) if d.isdigit()]
-        return max(existing, default=0) + 1
-    if isinstance(version, bool) or not isinstance(version, numbers.Integral) or version < 1:
-        raise ValueError(f"`version` must be a positive integer or None; got {version!r}.")
-    return int(version)
 
 
 class _ServingModule(tf.Module):
@@ -279,8 +281,13 @@ def _move_into_place(staged, target, scratch):
         return
     if _exchange(staged, target):
         return
-    os.rename(target, os.path.join(scratch, "old"))
-    os.rename(staged, target)
+    old = os.path.join(scratch, "old")
+    os.rename(target, old)
+    try:
+        os.rename(staged, target)
+    except BaseException:
+        os.rename(old, target)  # put the previous version back before scratch is deleted
+        raise
 
 
 def _exchange(a, b):
