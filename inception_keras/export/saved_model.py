@@ -161,7 +161,7 @@ def _check_class_names(class_names, classes):
     bad = [n for n in class_names if "\n" in n or "\r" in n]
     if bad:
         raise ValueError(
-            f"`class_names` must not contain line breaks (the asset has one name per line); got {bad}."
+            f"`class_names` must not contain line breaks (one name per asset line); got {bad}."
         )
     return class_names
 
