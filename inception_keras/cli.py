@@ -91,23 +91,17 @@ def _train(args):
 
 
 def _evaluate(args):
-    import keras
-
     from inception_keras.data import DataConfig, load_examples
-    from inception_keras.evaluation import evaluate_model
+    from inception_keras.evaluation import evaluate
+    from inception_keras.export.runners import load_runner
 
-    if not args.model.endswith(".keras"):
-        raise ValueError(f"--model {args.model!r}: expected a .keras checkpoint written by train.")
-    try:
-        model = keras.saving.load_model(args.model, safe_mode=True)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot load --model {args.model!r}: {error}") from None
+    runner = load_runner(args.model)
     examples, class_names, stats = load_examples(dataclass_from_options(DataConfig, args))
-    if len(class_names) != model.outputs[0].shape[-1]:
+    if len(class_names) != runner.num_classes:
         raise ValueError(f"the dataset has {len(class_names)} classes but {args.model!r} predicts "
-                         f"{model.outputs[0].shape[-1]}.")
-    result = evaluate_model(model, examples, crops=args.crops, batch_size=args.eval_batch_size,
-                            central_fraction=args.crop_fraction)
+                         f"{runner.num_classes}.")
+    result = evaluate(runner, examples, crops=args.crops, input_size=runner.input_shape[1],
+                      batch_size=args.eval_batch_size, central_fraction=args.crop_fraction)
     print(f"{result.num_images} images, {args.crops} crop(s) each: top-1 {result.top1:.2%}, "
           f"top-5 {result.top5:.2%}, loss {result.loss:.4f}; skipped files: {stats.skipped_count()}")
 
@@ -161,11 +155,13 @@ def build_parser():
 
     evaluate = commands.add_parser(
         "evaluate", help="top-1/top-5 and loss of a checkpoint on a split, with 1, 10 or 144 crops",
-        description="Evaluate a .keras checkpoint on the validation part of a data set (choose it "
+        description="Evaluate a .keras checkpoint or an exported SavedModel on the validation part of a data set (choose it "
         "with --validation-split, e.g. 'test'), averaging the softmax over 1 (central), 10 or "
         "144 (the paper's scheme) crops per image.",
     )
-    evaluate.add_argument("--model", required=True, help="a .keras checkpoint (best.keras, last.keras)")
+    evaluate.add_argument("--model", required=True,
+                          help="a .keras checkpoint (best.keras, last.keras) or an exported "
+                          "SavedModel version directory")
     evaluate.add_argument("--crops", type=int, choices=(1, 10, 144), default=1)
     evaluate.add_argument("--eval-batch-size", type=int, default=128, metavar="CROPS",
                           help="crops per forward pass (default 128)")

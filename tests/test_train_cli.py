@@ -61,12 +61,19 @@ def test_killed_run_resumes_at_the_last_finished_epoch(data_dir, tmp_path, capsy
     assert int(last.optimizer.iterations) == EPOCHS * steps_per_epoch
     assert "best validation top-1" in resumed.stdout
 
-    # evaluate on the best checkpoint, 1 and 10 crops.
-    for crops in ("1", "10"):
-        code = main(["evaluate", "--model", str(out / "best.keras"), "--dataset", "shapes/smoke",
+    # evaluate the best checkpoint (1 and 10 crops) and the SavedModel exported from it alike.
+    from inception_keras.export.saved_model import export_saved_model
+
+    exported = export_saved_model(keras.saving.load_model(out / "best.keras"), tmp_path / "export")
+    scores = {}
+    for model, crops in ((out / "best.keras", "1"), (out / "best.keras", "10"), (exported, "1")):
+        code = main(["evaluate", "--model", str(model), "--dataset", "shapes/smoke",
                      "--data-dir", str(data_dir), "--crops", crops])
         assert code == 0
-        assert f"128 images, {crops} crop(s) each: top-1" in capsys.readouterr().out
+        printed = capsys.readouterr().out
+        assert f"128 images, {crops} crop(s) each: top-1" in printed
+        scores[str(model), crops] = printed.split("top-1")[1].split("; skipped")[0]
+    assert scores[str(exported), "1"] == scores[str(out / "best.keras"), "1"]
 
 
 def test_train_stops_before_training_on_a_bad_source(tmp_path, capsys):

@@ -315,6 +315,7 @@ class SavedModelRunner:
         self._images = self._loaded.signatures[SERVING_DEFAULT]
         self._bytes = self._loaded.signatures[SERVING_BYTES]
         self.input_shape = tuple(self._images.structured_input_signature[1][IMAGES_INPUT].shape)
+        self.num_classes = int(self._images.structured_outputs["probabilities"].shape[-1])
 
     def __call__(self, images):
         images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
