@@ -61,13 +61,23 @@ def held_out():
 
 @pytest.fixture(scope="module")
 def representative():
-    """Calibration images: larger renders through the evaluation transform, as real data is."""
+    """Calibration images the way the CLI gets them: an (images, labels) pipeline of larger
+    renders through the evaluation transform, as ``load_data`` with ``augment=None`` gives."""
+    images, labels = rendered(24, seed=3, size=80)
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((images.astype("uint8"), labels))
+        .map(lambda image, label: (preprocessing.eval_transform(image, SIZE), label))
+        .batch(8)
+    )
+    return tflite.representative_dataset(dataset, count=20)
 
-    def images():
-        for image in rendered(24, seed=3, size=80)[0]:
-            yield preprocessing.eval_transform(tf.constant(image), SIZE).numpy()[None]
 
-    return images
+def test_representative_dataset_yields_single_eval_images(representative):
+    batches = list(representative())
+    assert len(batches) == 20  # capped at `count`
+    assert all(b.shape == (1, SIZE, SIZE, 3) and b.dtype == np.float32 for b in batches)
+    assert 0 <= min(b.min() for b in batches) and max(b.max() for b in batches) <= 255
+    assert np.std(batches[0]) > 1  # real images, not blank
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +104,12 @@ def keras_probabilities(model, images):
 
 
 def top1_agreement(model, runner, images):
-    expected = keras_probabilities(model, images).argmax(-1)
-    got = runner(images).argmax(-1)
-    return float(np.mean(expected == got)), len(set(expected))
+    """Share of images whose top-1 matches Keras, and the number of distinct Keras top-1 classes;
+    prints the largest probability difference too."""
+    expected, got = keras_probabilities(model, images), runner(images)
+    print(f"\nmax |probability difference| {np.abs(expected - got).max():.4f}", end="")
+    expected_top1 = expected.argmax(-1)
+    return float(np.mean(expected_top1 == got.argmax(-1))), len(set(expected_top1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,7 +138,7 @@ def test_float32_tflite_bn_variant(bn_model, held_out, tmp_path):
     assert "LOCAL_RESPONSE_NORMALIZATION" not in tflite.ops(path)
 
 
-@pytest.mark.parametrize("flavour, min_agreement", [("float16", 0.9), ("dynamic_int8", 0.75)])
+@pytest.mark.parametrize("flavour, min_agreement", [("float16", 0.9), ("dynamic_int8", 0.8)])
 def test_reduced_precision_tflite_agrees(paper_tflite, paper_model, held_out, flavour, min_agreement):
     runner = tflite.TFLiteRunner(paper_tflite[flavour])
     probabilities = runner(held_out[:3])
@@ -147,7 +160,19 @@ def test_full_int8_tflite(paper_tflite, paper_model, held_out, flavour, io_dtype
         np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=0.03)
     agreement, classes_seen = top1_agreement(paper_model, runner, held_out)
     print(f"\n{flavour}: top-1 agreement with Keras {agreement:.3f} ({classes_seen} classes)")
-    assert agreement >= 0.5  # a loose sanity bound; 95% is checked on a trained model by `verify`
+    assert agreement >= 0.8  # loose; the 95% target is checked on a trained model by `verify`
+
+
+def test_uint8_io_on_a_tiny_model(tmp_path):
+    model = tiny_model()
+    images = rendered(6, seed=4, size=32)[0]
+    path = tflite.export_tflite(
+        model, tmp_path / "u8.tflite", "int8", representative_data=lambda: images, int8_io="uint8"
+    )
+    runner = tflite.TFLiteRunner(path)
+    assert runner.input_details["dtype"] == np.uint8 and runner.output_details["dtype"] == np.uint8
+    # Output steps are 1/256; quantizing the input costs a little more.
+    np.testing.assert_allclose(runner(images), model.predict(images, verbose=0), atol=0.02)
 
 
 def test_full_int8_needs_representative_data(paper_model, tmp_path):
@@ -194,8 +219,8 @@ def test_ops_reports_flex_ops(tmp_path):
 
 def tiny_model():
     """A one-input softmax classifier that converts in a second (atomicity needs no GoogLeNet)."""
-    inputs = keras.Input((8, 8, 3), name="images")
-    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    inputs = keras.Input((32, 32, 3), name="images")
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
     return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
 
 

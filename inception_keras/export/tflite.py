@@ -65,6 +65,7 @@ def atomic_output(path):
         yield tmp
         with open(tmp, "rb+") as f:  # data on disk before the rename makes it visible
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is meant to be read by servers
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
