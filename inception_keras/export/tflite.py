@@ -13,6 +13,7 @@ import contextlib
 import os
 import tempfile
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -125,12 +126,11 @@ def _converter(model, saved_model_dir):
 
     Why not ``from_keras_model``: it names the output ``output_0``. Why not
     ``from_concrete_functions``: with a trackable object it leaves the Keras 3 variables as
-    ``READ_VARIABLE`` ops that fail at calibration; without one it drops the signature. A SavedModel
+    ``READ_VARIABLE`` ops that fail at calibration; without one it takes the deprecated path that
+    drops the signature (tensorflow/tensorflow#48320, seen again with TF 2.21). A SavedModel
     written by Keras' own ``ExportArchive`` (as ``from_keras_model`` does internally) freezes
     cleanly and keeps the signature and tensor names.
     """
-    import keras
-
     model, fn, signature = serving_endpoint(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
