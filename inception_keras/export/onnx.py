@@ -1,0 +1,73 @@
+"""ONNX export for ONNX Runtime.
+
+The exported graph is the inference model (aux heads stripped, dropout inactive, softmax out)
+taking raw RGB float pixels in [0, 255]: input ``images`` [batch, H, W, 3] with a symbolic batch
+dimension, output ``probabilities`` [batch, classes]. The LRN layers of the ``paper`` variant become
+ONNX ``LRN`` nodes.
+"""
+
+import os
+
+import numpy as np
+
+from inception_keras.export.tflite import INPUT_NAME, OUTPUT_NAME, atomic_output, serving_endpoint
+
+
+def export_onnx(model, path, opset=17):
+    """Converts the inference model of ``model`` to an ONNX file and checks it.
+
+    Converted with ``tf2onnx.convert.from_function`` on the same named endpoint the TFLite export
+    uses. Why not ``from_keras``: it takes its tensor names from the Keras model (the output
+    would be ``predictions``, not ``probabilities``). Why not ``model.export(format="onnx")``: on
+    the TensorFlow backend it wraps this same ``from_function`` call, but writes straight to the
+    target file (not atomically) and gives no control over the output's name. ``from_function``
+    names the graph's input and output after the ``TensorSpec`` name and the returned dict key.
+
+    Args:
+        model: a GoogLeNet model (aux heads, if any, are stripped).
+        path: the ``.onnx`` file to write (atomically; parent folders are created).
+        opset: ONNX opset version (13 or later; LRN exists in every opset).
+
+    Returns:
+        ``path``.
+    """
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    if int(opset) != opset or opset < 13:
+        raise ValueError(f"`opset` must be an integer >= 13; got {opset!r}.")
+    _, fn, signature = serving_endpoint(model)
+    function = tf.function(fn, input_signature=signature)
+    with atomic_output(path) as tmp:
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=int(opset))
+        onnx.checker.check_model(proto, full_check=True)
+        onnx.save_model(proto, tmp)
+    return path
+
+
+class OnnxRunner:
+    """Runs an exported ``.onnx`` model in ONNX Runtime on the CPU.
+
+    ``runner(images)`` takes float32 [B, H, W, 3] raw pixels (any B) and returns float32
+    probabilities [B, classes]. ``threads`` sets the intra-op thread count (``None``: the
+    runtime's default, one per physical core).
+    """
+
+    def __init__(self, path, threads=None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+        self.path = os.fspath(path)
+        self._session = onnxruntime.InferenceSession(
+            self.path, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def __call__(self, images):
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4:
+            raise ValueError(f"`images` must be [B, H, W, 3]; got shape {images.shape}.")
+        (probabilities,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: images})
+        return probabilities

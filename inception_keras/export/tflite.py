@@ -1,0 +1,276 @@
+"""TFLite export for LiteRT: float32, float16, dynamic-range int8 and full-integer int8 models.
+
+The exported graph is the inference model (:func:`inception_keras.inference_model`: aux heads
+stripped, dropout inactive, softmax out) taking raw RGB float pixels in [0, 255] (the model rescales
+them itself). Its one signature, ``serving_default``, has the input ``images`` [B, H, W, 3] and the
+output ``probabilities`` [B, classes]; the batch dimension is dynamic.
+
+This module also holds the two helpers the ONNX exporter shares with it: :func:`serving_endpoint`
+(the named inference function) and :func:`atomic_output` (write-then-rename).
+"""
+
+import contextlib
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from inception_keras.model import inference_model
+
+INPUT_NAME = "images"
+OUTPUT_NAME = "probabilities"
+SIGNATURE_KEY = "serving_default"
+QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
+# int8_io=True means signed int8, the type TFLite's full-integer kernels use internally.
+INT8_IO_TYPES = {True: tf.int8, "int8": tf.int8, "uint8": tf.uint8}
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared with onnx.py
+# ---------------------------------------------------------------------------------------------
+def serving_endpoint(model):
+    """The exported computation: ``(inference model, fn, input_signature)``.
+
+    ``fn(images)`` returns ``{"probabilities": ...}`` with the model called with ``training=False``
+    (dropout inactive); the dict key and the ``TensorSpec`` name are what give the exported
+    artefacts their tensor names. The batch dimension is left unknown.
+    """
+    model = inference_model(model)
+    if len(model.inputs) != 1:
+        raise ValueError(f"`model` must have one image input; got {len(model.inputs)} inputs.")
+    shape = (None,) + tuple(model.inputs[0].shape[1:])
+    signature = [tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)]
+
+    def fn(images):
+        return {OUTPUT_NAME: tf.cast(model(images, training=False), tf.float32)}
+
+    return model, fn, signature
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yields a temporary path next to ``path``; renames it onto ``path`` only if the block succeeds.
+
+    A failing conversion or write therefore never leaves a partial (or any new) file at ``path``,
+    and an existing file there stays intact until the complete new one replaces it. The temporary
+    file is in the same directory so the final ``os.replace`` is an atomic rename.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:  # data on disk before the rename makes it visible
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is meant to be read by servers
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------------
+def export_tflite(model, path, quantization="float32", representative_data=None, int8_io=False):
+    """Converts the inference model of ``model`` to a ``.tflite`` file with builtin ops only.
+
+    Args:
+        model: a GoogLeNet model (aux heads, if any, are stripped).
+        path: the ``.tflite`` file to write (atomically; parent folders are created).
+        quantization: ``"float32"`` (no quantization), ``"float16"`` (float16 weights, float
+            compute), ``"dynamic_int8"`` (int8 weights, activations quantized on the fly) or
+            ``"int8"`` (full-integer: weights and activations int8, calibrated on
+            ``representative_data``; ops TFLite has no int8 kernel for, such as LRN, stay float
+            between QUANTIZE/DEQUANTIZE builtins).
+        representative_data: required for ``"int8"``: a callable returning an iterable, or an
+            iterable, of float32 image batches [B, H, W, 3] of real training images after the
+            evaluation preprocessing (raw pixels in [0, 255]); elements may also be
+            ``(images, labels)`` tuples, as in ``load_data(...).train``. A few hundred images are
+            enough. See :func:`representative_dataset`.
+        int8_io: with ``"int8"`` only: ``False`` keeps float32 input and output tensors; ``True``
+            or ``"int8"`` makes them int8, ``"uint8"`` uint8 (:class:`TFLiteRunner` quantizes and
+            dequantizes for you).
+
+    Returns:
+        ``path``.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}; got {quantization!r}.")
+    if int8_io is not False and int8_io not in INT8_IO_TYPES:
+        raise ValueError(f"`int8_io` must be False, True, 'int8' or 'uint8'; got {int8_io!r}.")
+    if int8_io is not False and quantization != "int8":
+        raise ValueError(f"`int8_io` needs quantization='int8'; got quantization={quantization!r}.")
+    if quantization == "int8" and representative_data is None:
+        raise ValueError(
+            "quantization='int8' needs `representative_data`: float32 batches of real training "
+            "images after the evaluation preprocessing, to calibrate the activation ranges."
+        )
+
+    with atomic_output(path) as tmp:
+        with tempfile.TemporaryDirectory() as saved_model_dir:
+            converter = _converter(model, saved_model_dir)
+            _configure(converter, quantization, representative_data, int8_io)
+            flatbuffer = converter.convert()
+        with open(tmp, "wb") as f:
+            f.write(flatbuffer)
+    return path
+
+
+def _converter(model, saved_model_dir):
+    """A converter for the serving endpoint, through a SavedModel.
+
+    Why not ``from_keras_model``: it names the output ``output_0``. Why not
+    ``from_concrete_functions``: with a trackable object it leaves the Keras 3 variables as
+    ``READ_VARIABLE`` ops that fail at calibration; without one it takes the deprecated path that
+    drops the signature (tensorflow/tensorflow#48320, seen again with TF 2.21). A SavedModel
+    written by Keras' own ``ExportArchive`` (as ``from_keras_model`` does internally) freezes
+    cleanly and keeps the signature and tensor names.
+    """
+    model, fn, signature = serving_endpoint(model)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SIGNATURE_KEY, fn, input_signature=signature)
+    archive.write_out(saved_model_dir, verbose=False)
+    return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=[SIGNATURE_KEY])
+
+
+def _configure(converter, quantization, representative_data, int8_io):
+    # Builtin ops only everywhere: no SELECT_TF_OPS, so a model needing Flex ops fails to convert
+    # instead of producing a file the plain LiteRT runtime cannot load.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization == "float32":
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.representative_dataset = _calibration_samples(representative_data)
+        if int8_io is not False:
+            converter.inference_input_type = INT8_IO_TYPES[int8_io]
+            converter.inference_output_type = INT8_IO_TYPES[int8_io]
+
+
+def _calibration_samples(representative_data):
+    """Adapts ``representative_data`` to the converter's protocol: a callable yielding
+    ``[array [1, H, W, 3]]``, one image at a time (the calibration graph runs batch 1)."""
+
+    def samples():
+        data = representative_data() if callable(representative_data) else representative_data
+        count = 0
+        for element in data:
+            if isinstance(element, dict):
+                element = element[INPUT_NAME]
+            elif isinstance(element, (tuple, list)):
+                element = element[0]  # (images, labels), or the converter's own [images]
+            images = np.asarray(element, dtype=np.float32)
+            if images.ndim == 3:
+                images = images[None]
+            for image in images:
+                count += 1
+                yield [image[None]]
+        if count == 0:
+            raise ValueError("`representative_data` yielded no images.")
+
+    return samples
+
+
+def representative_dataset(dataset, count=256):
+    """``representative_data`` from a ``tf.data`` pipeline of ``(images, labels)`` batches.
+
+    Use the training set through the evaluation preprocessing, e.g.
+    ``load_data(dataclasses.replace(data_config, augment=None)).train`` (``augment=None`` makes
+    the training pipeline apply the evaluation transform). Returns a callable yielding at most
+    ``count`` single-image float32 batches.
+    """
+
+    def images():
+        seen = 0
+        for batch in dataset:
+            batch = batch[0] if isinstance(batch, (tuple, list)) else batch
+            for image in np.asarray(batch, dtype=np.float32):
+                if seen >= count:
+                    return
+                seen += 1
+                yield image[None]
+
+    return images
+
+
+# ---------------------------------------------------------------------------------------------
+# Runtime
+# ---------------------------------------------------------------------------------------------
+class TFLiteRunner:
+    """Runs an exported ``.tflite`` model in LiteRT (``ai_edge_litert``) through its signature.
+
+    ``runner(images)`` takes float32 [B, H, W, 3] raw pixels (any B) and returns float32
+    probabilities [B, classes]. For int8/uint8 input and output tensors it quantizes the input and
+    dequantizes the output with the tensors' own scale and zero point.
+    """
+
+    def __init__(self, path, num_threads=None):
+        # ai_edge_litert, not tf.lite.Interpreter: the latter is deprecated in favour of LiteRT.
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = os.fspath(path)
+        self._interpreter = Interpreter(model_path=self.path, num_threads=num_threads)
+        self._runner = self._interpreter.get_signature_runner(SIGNATURE_KEY)
+        self.input_details = self._runner.get_input_details()[INPUT_NAME]
+        self.output_details = self._runner.get_output_details()[OUTPUT_NAME]
+
+    def __call__(self, images):
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4:
+            raise ValueError(f"`images` must be [B, H, W, 3]; got shape {images.shape}.")
+        # The signature runner resizes the input to this batch size on every call.
+        outputs = self._runner(**{INPUT_NAME: _quantize(images, self.input_details)})
+        return _dequantize(outputs[OUTPUT_NAME], self.output_details)
+
+
+def _quantize(values, details):
+    dtype = np.dtype(details["dtype"])
+    if not np.issubdtype(dtype, np.integer):
+        return values.astype(dtype)
+    scale, zero_point = details["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def _dequantize(values, details):
+    if not np.issubdtype(np.dtype(details["dtype"]), np.integer):
+        return np.array(values, dtype=np.float32)
+    scale, zero_point = details["quantization"]
+    return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def ops(path):
+    """The sorted set of operator names a ``.tflite`` file uses (custom ops by their custom code,
+    e.g. ``FlexConv2D``).
+
+    Read from the flatbuffer itself, not through an interpreter: a model with Flex ops cannot
+    even be loaded by the plain LiteRT runtime, and those are exactly the ones to detect.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    with open(path, "rb") as f:
+        model = schema.Model.GetRootAs(f.read())
+    builtin_names = {
+        value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")
+    }
+    names = set()
+    for s in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(s)
+        for o in range(subgraph.OperatorsLength()):
+            code = model.OperatorCodes(subgraph.Operators(o).OpcodeIndex())
+            # Codes above 127 live in BuiltinCode; the deprecated int8 field saturates at 127.
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            if builtin == schema.BuiltinOperator.CUSTOM:
+                names.add(code.CustomCode().decode())
+            else:
+                names.add(builtin_names.get(builtin, f"BUILTIN_{builtin}"))
+    return sorted(names)
