@@ -155,13 +155,14 @@ def build_parser():
 
     evaluate = commands.add_parser(
         "evaluate", help="top-1/top-5 and loss of a checkpoint on a split, with 1, 10 or 144 crops",
-        description="Evaluate a .keras checkpoint or an exported SavedModel on the validation part of a data set (choose it "
+        description="Evaluate a .keras checkpoint or an exported artefact (SavedModel, TFLite, "
+        "ONNX) on the validation part of a data set (choose it "
         "with --validation-split, e.g. 'test'), averaging the softmax over 1 (central), 10 or "
         "144 (the paper's scheme) crops per image.",
     )
     evaluate.add_argument("--model", required=True,
-                          help="a .keras checkpoint (best.keras, last.keras) or an exported "
-                          "SavedModel version directory")
+                          help="a .keras checkpoint (best.keras, last.keras), an exported "
+                          "SavedModel version directory, a .tflite or an .onnx file")
     evaluate.add_argument("--crops", type=int, choices=(1, 10, 144), default=1)
     evaluate.add_argument("--eval-batch-size", type=int, default=128, metavar="CROPS",
                           help="crops per forward pass (default 128)")

@@ -64,6 +64,9 @@ class OnnxRunner:
         self._session = onnxruntime.InferenceSession(
             self.path, sess_options=options, providers=["CPUExecutionProvider"]
         )
+        shape = self._session.get_inputs()[0].shape  # [batch (symbolic), H, W, 3]
+        self.input_shape = (None, *(int(d) for d in shape[1:]))
+        self.num_classes = int(self._session.get_outputs()[0].shape[-1])
 
     def __call__(self, images):
         images = np.asarray(images, dtype=np.float32)

@@ -30,7 +30,7 @@ class KerasRunner:
 
 
 def load_runner(path):
-    """The runner for ``path``: a ``.keras`` file or a SavedModel version directory.
+    """The runner for ``path``: ``.keras``, a SavedModel version directory, ``.tflite``, ``.onnx``.
 
     Raises ``ValueError`` naming the path when it is neither (or does not exist).
     """
@@ -43,5 +43,13 @@ def load_runner(path):
         from inception_keras.export.saved_model import SavedModelRunner
 
         return SavedModelRunner(path)
-    raise ValueError(f"model {path!r} is neither a .keras file nor a SavedModel directory "
-                     "(saved_model.pb).")
+    if path.endswith(".tflite"):
+        from inception_keras.export.tflite import TFLiteRunner
+
+        return TFLiteRunner(path)
+    if path.endswith(".onnx"):
+        from inception_keras.export.onnx import OnnxRunner
+
+        return OnnxRunner(path)
+    raise ValueError(f"model {path!r} is not a .keras file, a SavedModel directory "
+                     "(saved_model.pb), a .tflite or an .onnx file.")

@@ -222,6 +222,9 @@ class TFLiteRunner:
         self._runner = self._interpreter.get_signature_runner(SIGNATURE_KEY)
         self.input_details = self._runner.get_input_details()[INPUT_NAME]
         self.output_details = self._runner.get_output_details()[OUTPUT_NAME]
+        # The batch dimension reads 1 in the flatbuffer; it is dynamic (shape_signature -1).
+        self.input_shape = (None, *(int(d) for d in self.input_details["shape"][1:]))
+        self.num_classes = int(self.output_details["shape"][-1])
 
     def __call__(self, images):
         images = np.asarray(images, dtype=np.float32)
