@@ -7,6 +7,7 @@ hyper-parameter of the API is a flag and the two never drift apart.
 
 import argparse
 import dataclasses
+import os
 import re
 import sys
 import typing
@@ -106,6 +107,55 @@ def _evaluate(args):
           f"top-5 {result.top5:.2%}, loss {result.loss:.4f}; skipped files: {stats.skipped_count()}")
 
 
+def _export(args):
+    import dataclasses
+    import json
+    import os
+
+    import keras
+
+    from inception_keras.data import DataConfig, load_data
+    from inception_keras.export import export
+    from inception_keras.export.tflite import representative_dataset
+    from inception_keras.training import DATA_CONFIG_FILE, TRAIN_CONFIG_FILE
+
+    run_dir = os.path.dirname(os.path.abspath(args.checkpoint))
+    try:
+        model = keras.saving.load_model(args.checkpoint, safe_mode=True)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot load --checkpoint {args.checkpoint!r}: {error}") from None
+    train_config = _read_json(os.path.join(run_dir, TRAIN_CONFIG_FILE))
+    data_config = _read_json(os.path.join(run_dir, DATA_CONFIG_FILE))
+    quantizations = args.tflite.split(",")
+    representative = None
+    if "tflite" in args.formats and "int8" in quantizations:
+        if data_config is None:
+            raise ValueError(f"int8 TFLite needs calibration images from the training data, but "
+                             f"{run_dir} has no {DATA_CONFIG_FILE}; leave int8 out of --tflite.")
+        fields = {f.name for f in dataclasses.fields(DataConfig)}
+        config = DataConfig(**{k: v for k, v in data_config.items() if k in fields and k != "augment"},
+                            augment=None)  # augment=None: the evaluation transform
+        representative = representative_dataset(load_data(config).train, args.calibration_images)
+    path = export(model, args.output, name=args.name, version=args.version,
+                  formats=args.formats.split(","), tflite_quantizations=quantizations,
+                  representative_data=representative, onnx_opset=args.opset,
+                  class_names=(train_config or {}).get("class_names") or None,
+                  overwrite=args.overwrite, source=os.path.abspath(args.checkpoint),
+                  training_config=train_config)
+    print(f"Exported to {path}:")
+    for file in sorted(os.listdir(path)):
+        print(f"  {file}")
+
+
+def _read_json(path):
+    import json
+
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="inception-keras",
@@ -170,6 +220,26 @@ def build_parser():
         "image_size", "batch_size", "shuffle_buffer", "cache", "shapes_stream", "deterministic",
         "train_split"))
     evaluate.set_defaults(func=_evaluate)
+
+    export = commands.add_parser(
+        "export", help="export a checkpoint as SavedModel (TF Serving), TFLite and ONNX",
+        description="Export the inference model of a checkpoint (aux heads stripped, averaged "
+        "weights) into OUTPUT/NAME/VERSION/: a SavedModel for TF Serving plus TFLite and ONNX "
+        "files and manifest.json. An existing version is never overwritten without --overwrite.",
+    )
+    export.add_argument("--checkpoint", required=True, help="a .keras checkpoint written by train")
+    export.add_argument("--output", default="saved_models", help="base directory (default saved_models)")
+    export.add_argument("--name", default="googlenet", help="model name (default googlenet)")
+    export.add_argument("--version", type=int, default=None, help="version (default: next free)")
+    export.add_argument("--formats", default="saved_model,tflite,onnx",
+                        help="comma-separated subset of saved_model,tflite,onnx (default all)")
+    export.add_argument("--tflite", default="float32,float16,dynamic_int8,int8",
+                        help="TFLite variants (default all four)")
+    export.add_argument("--calibration-images", type=int, default=256,
+                        help="training images used to calibrate int8 (default 256)")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    export.set_defaults(func=_export)
     return parser
 
 

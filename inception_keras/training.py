@@ -27,6 +27,7 @@ from inception_keras.distribute import STRATEGIES, is_chief, make_strategy, with
 from inception_keras.model import AUX_LOSS_WEIGHT, OUTPUT_NAMES, GoogLeNet
 
 RECIPES = ("paper", "modern")
+TRAIN_CONFIG_FILE, DATA_CONFIG_FILE = "train_config.json", "data_config.json"
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # Per-recipe defaults; any field left None in TrainConfig takes its recipe's value.
 RECIPE_DEFAULTS = {
@@ -324,7 +325,7 @@ def fit(config, train_dataset, val_dataset, num_classes, class_names=None, batch
         model = GoogLeNet(input_shape=(config.image_size, config.image_size, 3),
                           classes=num_classes, aux_logits=True, variant=config.variant)
         compile_for_training(model, config, schedule_steps)
-    with open(os.path.join(config.output_dir, "train_config.json"), "w") as f:
+    with open(os.path.join(config.output_dir, TRAIN_CONFIG_FILE), "w") as f:
         json.dump(dict(dataclasses.asdict(config), num_classes=num_classes,
                        class_names=list(class_names or [])), f, indent=2)
 
@@ -364,6 +365,10 @@ def train(config, data_config, steps_per_epoch=None, verbose="auto"):
     strategy = make_strategy(config.strategy)
     data_config = dataclasses.replace(data_config, image_size=config.image_size, seed=config.seed)
     data = load_data(data_config)
+    # Export reads it back for int8 calibration images from the same data set.
+    os.makedirs(config.output_dir, exist_ok=True)
+    with open(os.path.join(config.output_dir, DATA_CONFIG_FILE), "w") as f:
+        json.dump(dataclasses.asdict(data_config), f, indent=2)
     if data.validation is None:
         raise ValueError("training needs a validation set: set a validation split, folder or fraction.")
     result = fit(config, data.train, data.validation, data.num_classes,

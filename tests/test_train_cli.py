@@ -1,5 +1,7 @@
 """The train and evaluate commands end to end, on the built-in shapes set (smoke size)."""
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -61,19 +63,33 @@ def test_killed_run_resumes_at_the_last_finished_epoch(data_dir, tmp_path, capsy
     assert int(last.optimizer.iterations) == EPOCHS * steps_per_epoch
     assert "best validation top-1" in resumed.stdout
 
-    # evaluate the best checkpoint (1 and 10 crops) and the SavedModel exported from it alike.
-    from inception_keras.export.saved_model import export_saved_model
+    # Export every format from the best checkpoint, then evaluate checkpoint and artefacts alike.
+    assert main(["export", "--checkpoint", str(out / "best.keras"), "--output", str(tmp_path / "sm"),
+                 "--calibration-images", "16"]) == 0
+    version = tmp_path / "sm" / "googlenet" / "1"
+    manifest = json.loads((version / "manifest.json").read_text())
+    for name in ("saved_model.pb", "googlenet_float32.tflite", "googlenet_float16.tflite",
+                 "googlenet_dynamic_int8.tflite", "googlenet_int8.tflite", "googlenet.onnx"):
+        entry = manifest["files"][name]
+        assert entry["bytes"] == (version / name).stat().st_size
+        assert entry["sha256"] == hashlib.sha256((version / name).read_bytes()).hexdigest()
+    assert manifest["class_names"][:2] == ["circle", "ring"]
+    assert manifest["training_config"]["epochs"] == EPOCHS
+    assert manifest["source"].endswith("best.keras")
+    capsys.readouterr()
 
-    exported = export_saved_model(keras.saving.load_model(out / "best.keras"), tmp_path / "export")
     scores = {}
-    for model, crops in ((out / "best.keras", "1"), (out / "best.keras", "10"), (exported, "1")):
+    runs = [(out / "best.keras", "1"), (out / "best.keras", "10"), (version, "1"),
+            (version / "googlenet_float32.tflite", "1"), (version / "googlenet.onnx", "1")]
+    for model, crops in runs:
         code = main(["evaluate", "--model", str(model), "--dataset", "shapes/smoke",
                      "--data-dir", str(data_dir), "--crops", crops])
         assert code == 0
         printed = capsys.readouterr().out
         assert f"128 images, {crops} crop(s) each: top-1" in printed
-        scores[str(model), crops] = printed.split("top-1")[1].split("; skipped")[0]
-    assert scores[str(exported), "1"] == scores[str(out / "best.keras"), "1"]
+        scores[model.name, crops] = printed.split("top-1")[1].split(", loss")[0]
+    for model, crops in runs[2:]:  # every float32 artefact scores like its checkpoint
+        assert scores[model.name, crops] == scores["best.keras", "1"], model.name
 
 
 def test_train_stops_before_training_on_a_bad_source(tmp_path, capsys):

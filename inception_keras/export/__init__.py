@@ -1,5 +1,125 @@
 """Exporters: the inference model (aux heads stripped, averaged weights, softmax out, raw RGB pixels
 in [0, 255] in) as a SavedModel for TF Serving, TFLite models for LiteRT, and an ONNX model for ONNX
 Runtime. One module per format; each also provides a runner that loads its artefact in the runtime
-that will serve it and maps a float32 [B, H, W, 3] batch to class probabilities.
+that will serve it (:mod:`inception_keras.export.runners`).
+
+:func:`export` writes every format into one TF Serving version directory
+``base_dir/<name>/<version>/``: the SavedModel files, ``googlenet_<quantization>.tflite``,
+``googlenet.onnx`` and ``manifest.json`` (sha256 and size of each file, input spec, class names,
+source, training config, library versions). The directory is assembled aside and moved into place
+whole, so a server watching ``base_dir`` never sees a half-written version.
 """
+
+import datetime
+import hashlib
+import json
+import os
+
+FORMATS = ("saved_model", "tflite", "onnx")
+MANIFEST = "manifest.json"
+
+
+def export(model, base_dir="saved_models", name="googlenet", version=None, formats=FORMATS,
+           tflite_quantizations=("float32", "float16", "dynamic_int8", "int8"),
+           representative_data=None, class_names=None, onnx_opset=17, overwrite=False,
+           source=None, training_config=None):
+    """Exports ``model``'s inference model in ``formats`` into ``base_dir/name/<version>/``.
+
+    Args:
+        model: a GoogLeNet ``keras.Model`` (a training model's aux heads are stripped).
+        base_dir, name, version, overwrite: TF Serving's layout; see
+            :func:`inception_keras.export.saved_model.export_saved_model`.
+        formats: any of ``FORMATS``; the SavedModel is always written (it is what the version
+            directory is for TF Serving).
+        tflite_quantizations: TFLite variants (``tflite.QUANTIZATIONS``).
+        representative_data: calibration images for ``int8`` (see ``tflite.export_tflite``).
+        class_names: shipped in the SavedModel's assets and the manifest.
+        onnx_opset: ONNX opset.
+        source: where the weights came from (a checkpoint path), for the manifest.
+        training_config: the run's configuration, for the manifest.
+
+    Returns:
+        The version directory.
+    """
+    from inception_keras.export import onnx, saved_model, tflite
+    from inception_keras.model import inference_model
+
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"`formats` {sorted(unknown)} unknown; choose from {FORMATS}.")
+    bad = set(tflite_quantizations) - set(tflite.QUANTIZATIONS)
+    if bad:
+        raise ValueError(f"`tflite_quantizations` {sorted(bad)} unknown; choose from "
+                         f"{tflite.QUANTIZATIONS}.")
+    if "tflite" in formats and "int8" in tflite_quantizations and representative_data is None:
+        raise ValueError("`representative_data` is needed for the full-integer int8 TFLite model "
+                         "(calibration images from the training set), or leave out 'int8'.")
+    model = inference_model(model)
+
+    def write_other_formats(directory):
+        if "tflite" in formats:
+            for quantization in tflite_quantizations:
+                tflite.export_tflite(model, os.path.join(directory, f"{name}_{quantization}.tflite"),
+                                     quantization=quantization,
+                                     representative_data=representative_data)
+        if "onnx" in formats:
+            onnx.export_onnx(model, os.path.join(directory, f"{name}.onnx"), opset=onnx_opset)
+        write_manifest(directory, model, class_names, source, training_config)
+
+    return saved_model.export_saved_model(
+        model, base_dir, name=name, version=version, class_names=class_names,
+        overwrite=overwrite, before_publish=write_other_formats)
+
+
+def write_manifest(directory, model, class_names=None, source=None, training_config=None):
+    """Writes ``manifest.json`` describing every file already in ``directory``."""
+    import keras
+    import tensorflow as tf
+
+    import inception_keras
+
+    manifest = {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "input": {"name": "images", "dtype": "float32", "shape": list(model.input_shape),
+                  "layout": "NHWC, RGB", "range": [0, 255],
+                  "note": "raw pixels; the model rescales them itself"},
+        "output": {"name": "probabilities", "dtype": "float32", "classes": model.output_shape[-1]},
+        "class_names": list(class_names) if class_names is not None else None,
+        "source": source,
+        "training_config": training_config,
+        "versions": {"inception_keras": inception_keras.__version__, "tensorflow": tf.__version__,
+                     "keras": keras.__version__, **_optional_versions()},
+        "files": file_hashes(directory),
+    }
+    with open(os.path.join(directory, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=2)
+
+
+def file_hashes(directory):
+    """``{relative path: {"sha256", "bytes"}}`` for every file under ``directory`` but the
+    manifest itself."""
+    out = {}
+    for root, _, files in os.walk(directory):
+        for file in sorted(files):
+            path = os.path.join(root, file)
+            relative = os.path.relpath(path, directory)
+            if relative == MANIFEST:
+                continue
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            out[relative] = {"sha256": digest.hexdigest(), "bytes": os.path.getsize(path)}
+    return dict(sorted(out.items()))
+
+
+def _optional_versions():
+    from importlib import metadata
+
+    versions = {}
+    for package in ("tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "tensorflow-serving-api"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions

@@ -59,6 +59,7 @@ def export_saved_model(
     top_k=5,
     crop_fraction=preprocessing.DEFAULT_CROP_FRACTION,
     overwrite=False,
+    before_publish=None,
 ):
     """Exports the inference model of ``model`` as ``base_dir/name/<version>/`` for TF Serving.
 
@@ -73,6 +74,8 @@ def export_saved_model(
         top_k: number of top classes returned (capped at the number of classes).
         crop_fraction: central-crop fraction of the ``serving_bytes`` preprocessing.
         overwrite: replace an existing version (atomically) instead of raising.
+        before_publish: optional ``callable(staged_dir)`` that adds files (other formats, a
+            manifest) to the version before it is moved into place, so they appear with it.
 
     Returns:
         The path of the version directory.
@@ -122,6 +125,8 @@ def export_saved_model(
                                 asset_path, classes)
         tf.saved_model.save(module, staged, signatures=module.signatures())
         _write_warmup_requests(staged, name, image_size)
+        if before_publish is not None:
+            before_publish(staged)
         _move_into_place(staged, target, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
