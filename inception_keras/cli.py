@@ -108,52 +108,16 @@ def _evaluate(args):
 
 
 def _export(args):
-    import dataclasses
-    import json
-    import os
+    from inception_keras.export import export_checkpoint
 
-    import keras
-
-    from inception_keras.data import DataConfig, load_data
-    from inception_keras.export import export
-    from inception_keras.export.tflite import representative_dataset
-    from inception_keras.training import DATA_CONFIG_FILE, TRAIN_CONFIG_FILE
-
-    run_dir = os.path.dirname(os.path.abspath(args.checkpoint))
-    try:
-        model = keras.saving.load_model(args.checkpoint, safe_mode=True)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot load --checkpoint {args.checkpoint!r}: {error}") from None
-    train_config = _read_json(os.path.join(run_dir, TRAIN_CONFIG_FILE))
-    data_config = _read_json(os.path.join(run_dir, DATA_CONFIG_FILE))
-    quantizations = args.tflite.split(",")
-    representative = None
-    if "tflite" in args.formats and "int8" in quantizations:
-        if data_config is None:
-            raise ValueError(f"int8 TFLite needs calibration images from the training data, but "
-                             f"{run_dir} has no {DATA_CONFIG_FILE}; leave int8 out of --tflite.")
-        fields = {f.name for f in dataclasses.fields(DataConfig)}
-        config = DataConfig(**{k: v for k, v in data_config.items() if k in fields and k != "augment"},
-                            augment=None)  # augment=None: the evaluation transform
-        representative = representative_dataset(load_data(config).train, args.calibration_images)
-    path = export(model, args.output, name=args.name, version=args.version,
-                  formats=args.formats.split(","), tflite_quantizations=quantizations,
-                  representative_data=representative, onnx_opset=args.opset,
-                  class_names=(train_config or {}).get("class_names") or None,
-                  overwrite=args.overwrite, source=os.path.abspath(args.checkpoint),
-                  training_config=train_config)
+    path = export_checkpoint(args.checkpoint, args.output, name=args.name, version=args.version,
+                             formats=args.formats.split(","),
+                             tflite_quantizations=args.tflite.split(","),
+                             calibration_images=args.calibration_images, onnx_opset=args.opset,
+                             overwrite=args.overwrite)
     print(f"Exported to {path}:")
     for file in sorted(os.listdir(path)):
         print(f"  {file}")
-
-
-def _read_json(path):
-    import json
-
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 def build_parser():

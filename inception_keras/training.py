@@ -41,12 +41,13 @@ RECIPE_DEFAULTS = {
 # Named starting points for ``inception-keras train --preset NAME``: option values that flags given
 # on the command line override. "quickstart" fits the 2-core CPU budget of ./scripts/quickstart.sh:
 # the BatchNorm variant at 64 px, AdamW with a short warm-up and cosine decay, crops of at least
-# half the image so the figure stays in view, an EMA short enough for ~800 steps.
+# half the image so the figure stays in view, an EMA short enough for ~800 steps, 4 steps per
+# tf.function call (measured ~8% faster here). 4 epochs instead of 5 reached only 81%.
 PRESETS = {
     "quickstart": dict(
         dataset="shapes/64px", data_dir="runs/tfds", cache=True, variant="bn", image_size=64,
         batch_size=64, epochs=5, recipe="modern", learning_rate=3e-3, warmup_epochs=0.5,
-        ema_momentum=0.99, min_crop_area=0.5, output_dir="runs/quickstart",
+        ema_momentum=0.99, min_crop_area=0.5, steps_per_execution=4, output_dir="runs/quickstart",
     ),
 }
 

@@ -10,6 +10,7 @@ source, training config, library versions). The directory is assembled aside and
 whole, so a server watching ``base_dir`` never sees a half-written version.
 """
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -69,6 +70,45 @@ def export(model, base_dir="saved_models", name="googlenet", version=None, forma
     return saved_model.export_saved_model(
         model, base_dir, name=name, version=version, class_names=class_names,
         overwrite=overwrite, before_publish=write_other_formats)
+
+
+def export_checkpoint(checkpoint, base_dir="saved_models", calibration_images=256, **kwargs):
+    """:func:`export` for a ``.keras`` checkpoint written by ``train``.
+
+    The class names and training configuration come from ``train_config.json`` beside the
+    checkpoint, the int8 calibration images (``calibration_images`` of them) from the training set
+    described by ``data_config.json`` there, through the evaluation preprocessing. Other keyword
+    arguments go to :func:`export`.
+    """
+    from inception_keras.data import DataConfig, load_data
+    from inception_keras.export.runners import KerasRunner
+    from inception_keras.export.tflite import representative_dataset
+    from inception_keras.training import DATA_CONFIG_FILE, TRAIN_CONFIG_FILE
+
+    model = KerasRunner(os.fspath(checkpoint)).model
+    run_dir = os.path.dirname(os.path.abspath(checkpoint))
+    train_config = _read_json(os.path.join(run_dir, TRAIN_CONFIG_FILE))
+    data_config = _read_json(os.path.join(run_dir, DATA_CONFIG_FILE))
+    formats = kwargs.get("formats", FORMATS)
+    if "tflite" in formats and "int8" in kwargs.get("tflite_quantizations", ("int8",)):
+        if data_config is None:
+            raise ValueError(f"int8 TFLite needs calibration images from the training data, but "
+                             f"{run_dir} has no {DATA_CONFIG_FILE}; leave out 'int8'.")
+        fields = {f.name for f in dataclasses.fields(DataConfig)}
+        config = DataConfig(augment=None,  # None: the training images through the eval transform
+                            **{k: v for k, v in data_config.items() if k in fields - {"augment"}})
+        kwargs["representative_data"] = representative_dataset(load_data(config).train,
+                                                                calibration_images)
+    kwargs.setdefault("class_names", (train_config or {}).get("class_names") or None)
+    return export(model, base_dir, source=os.path.abspath(checkpoint),
+                  training_config=train_config, **kwargs)
+
+
+def _read_json(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 def write_manifest(directory, model, class_names=None, source=None, training_config=None):
