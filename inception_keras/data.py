@@ -437,6 +437,19 @@ def _pipeline(split: _Split, config: DataConfig, stats: DecodeStats, training: b
     return ds.with_options(options)
 
 
+def _source(config: DataConfig):
+    """Picks the source: ``(config, train _Split, validation _Split | None, class names, label)``;
+    a folder path comes back with ``~`` expanded in ``config.dataset``."""
+    if _is_folder(config.dataset):
+        config = dataclasses.replace(config, dataset=os.path.expanduser(config.dataset))
+        train, validation, class_names = _folder_source(config)
+        return config, train, validation, class_names, f"image folder {config.dataset}"
+    if config.validation_dir:
+        raise ValueError("validation_dir only applies to image folder datasets")
+    train, validation, class_names = _tfds_source(config)
+    return config, train, validation, class_names, f"tfds {config.dataset}"
+
+
 def load_data(config: DataConfig = DataConfig()) -> Data:
     """Builds the training and validation pipelines described by ``config``.
 
@@ -444,15 +457,7 @@ def load_data(config: DataConfig = DataConfig()) -> Data:
     folder, fewer than two classes, an unknown or unprepared tfds name, or
     an empty split.
     """
-    if _is_folder(config.dataset):
-        config = dataclasses.replace(config, dataset=os.path.expanduser(config.dataset))
-        train, validation, class_names = _folder_source(config)
-        source = f"image folder {config.dataset}"
-    else:
-        if config.validation_dir:
-            raise ValueError("validation_dir only applies to image folder datasets")
-        train, validation, class_names = _tfds_source(config)
-        source = f"tfds {config.dataset}"
+    config, train, validation, class_names, source = _source(config)
     stats = DecodeStats()
     return Data(
         train=_pipeline(train, config, stats, training=True, name="train"),
@@ -508,11 +513,7 @@ def load_examples(config: DataConfig = DataConfig()) -> tuple[tf.data.Dataset, t
     ``validation_split="test"`` evaluates a tfds test split. Unreadable files are skipped and
     counted in the returned :class:`DecodeStats`.
     """
-    if _is_folder(config.dataset):
-        config = dataclasses.replace(config, dataset=os.path.expanduser(config.dataset))
-        _, validation, class_names = _folder_source(config)
-    else:
-        _, validation, class_names = _tfds_source(dataclasses.replace(config, shapes_stream=False))
+    config, _, validation, class_names, _ = _source(dataclasses.replace(config, shapes_stream=False))
     if validation is None:
         raise ValueError(f"dataset {config.dataset!r} has no validation split to evaluate: "
                          "set validation_split, validation_dir or validation_fraction.")

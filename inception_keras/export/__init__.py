@@ -21,7 +21,7 @@ MANIFEST = "manifest.json"
 
 
 def export(model, base_dir="saved_models", name="googlenet", version=None, formats=FORMATS,
-           tflite_quantizations=("float32", "float16", "dynamic_int8", "int8"),
+           tflite_quantizations=None,
            representative_data=None, class_names=None, onnx_opset=17, overwrite=False,
            source=None, training_config=None):
     """Exports ``model``'s inference model in ``formats`` into ``base_dir/name/<version>/``.
@@ -32,7 +32,7 @@ def export(model, base_dir="saved_models", name="googlenet", version=None, forma
             :func:`inception_keras.export.saved_model.export_saved_model`.
         formats: any of ``FORMATS``; the SavedModel is always written (it is what the version
             directory is for TF Serving).
-        tflite_quantizations: TFLite variants (``tflite.QUANTIZATIONS``).
+        tflite_quantizations: TFLite variants, a subset of ``tflite.QUANTIZATIONS`` (default all).
         representative_data: calibration images for ``int8`` (see ``tflite.export_tflite``).
         class_names: shipped in the SavedModel's assets and the manifest.
         onnx_opset: ONNX opset.
@@ -48,6 +48,7 @@ def export(model, base_dir="saved_models", name="googlenet", version=None, forma
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"`formats` {sorted(unknown)} unknown; choose from {FORMATS}.")
+    tflite_quantizations = tflite_quantizations or tflite.QUANTIZATIONS
     bad = set(tflite_quantizations) - set(tflite.QUANTIZATIONS)
     if bad:
         raise ValueError(f"`tflite_quantizations` {sorted(bad)} unknown; choose from "
@@ -82,7 +83,7 @@ def export_checkpoint(checkpoint, base_dir="saved_models", calibration_images=25
     """
     from inception_keras.data import DataConfig, load_data
     from inception_keras.export.runners import KerasRunner
-    from inception_keras.export.tflite import representative_dataset
+    from inception_keras.export.tflite import QUANTIZATIONS, representative_dataset
     from inception_keras.training import DATA_CONFIG_FILE, TRAIN_CONFIG_FILE
 
     model = KerasRunner(os.fspath(checkpoint)).model
@@ -90,7 +91,7 @@ def export_checkpoint(checkpoint, base_dir="saved_models", calibration_images=25
     train_config = _read_json(os.path.join(run_dir, TRAIN_CONFIG_FILE))
     data_config = _read_json(os.path.join(run_dir, DATA_CONFIG_FILE))
     formats = kwargs.get("formats", FORMATS)
-    if "tflite" in formats and "int8" in kwargs.get("tflite_quantizations", ("int8",)):
+    if "tflite" in formats and "int8" in (kwargs.get("tflite_quantizations") or QUANTIZATIONS):
         if data_config is None:
             raise ValueError(f"int8 TFLite needs calibration images from the training data, but "
                              f"{run_dir} has no {DATA_CONFIG_FILE}; leave out 'int8'.")
