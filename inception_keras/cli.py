@@ -7,6 +7,7 @@ hyper-parameter of the API is a flag and the two never drift apart.
 
 import argparse
 import dataclasses
+import json
 import os
 import re
 import sys
@@ -120,6 +121,45 @@ def _export(args):
         print(f"  {file}")
 
 
+def _verify(args):
+    from inception_keras.data import DataConfig
+    from inception_keras.export.verify import Tolerances, verify
+
+    data_config = None
+    if args.dataset:
+        data_config = DataConfig(dataset=args.dataset, data_dir=args.data_dir,
+                                 validation_split=args.validation_split, augment=None)
+    report = verify(args.directory, images=args.images, data_config=data_config,
+                    reference=args.reference, max_images=args.max_images,
+                    latency_runs=args.latency_runs,
+                    tolerances=dataclass_from_options(Tolerances, args))
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.format())
+    return 0 if report.passed else 1
+
+
+def _predict(args):
+    from inception_keras.predict import predict
+
+    result = predict(args.model, args.images, top_k=args.top_k, batch_size=args.batch_size,
+                     image_size=args.image_size)
+    print(json.dumps(result.to_json(), indent=2) if args.json else result.format())
+    for path, reason in result.errors.items():
+        print(f"inception-keras predict: {path}: {reason}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def _benchmark(args):
+    from inception_keras.benchmark import BenchmarkConfig, run, save_json
+
+    config = dataclass_from_options(BenchmarkConfig, args)
+    # With --json, stdout carries only the JSON document; progress goes to stderr.
+    report = run(config, log=lambda line: print(line, file=sys.stderr if args.json else sys.stdout,
+                                                flush=True))
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.format())
+    if args.output:
+        save_json(report, args.output)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="inception-keras",
@@ -204,6 +244,65 @@ def build_parser():
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing version")
     export.set_defaults(func=_export)
+
+    from inception_keras.export.verify import Tolerances
+
+    verify = commands.add_parser(
+        "verify", help="load every artefact of an export in its runtime and compare with Keras",
+        description="Load the SavedModel, every .tflite and the .onnx file of an export version "
+        "directory in the runtime that serves each, run them on the same real images as the "
+        "reference (the checkpoint named in manifest.json, else the SavedModel) and print size, "
+        "max |diff|, top-1 agreement and batch-1 latency. Checks manifest.json's sha256 of every "
+        "file. Exit status 1 when a tolerance or a file check is broken.",
+    )
+    verify.add_argument("directory", help="an export version directory, e.g. saved_models/googlenet/1")
+    verify.add_argument("--images", nargs="+", metavar="PATH",
+                        help="image files or folders to run (default: the validation split the "
+                        "source checkpoint was trained on, else rendered built-in shapes)")
+    verify.add_argument("--dataset", help="run this data set's validation split instead (tfds name "
+                        "or image folder)")
+    verify.add_argument("--data-dir", help="tfds data directory for --dataset")
+    verify.add_argument("--validation-split", help="tfds split for --dataset")
+    verify.add_argument("--reference", help="the model to compare with (default: the manifest's "
+                        "source checkpoint if it exists, else the SavedModel)")
+    verify.add_argument("--max-images", type=int, default=512, help="images to run (default 512)")
+    verify.add_argument("--latency-runs", type=int, default=20,
+                        help="timed batch-1 calls per artefact (default 20)")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_dataclass_options(verify, Tolerances)
+    verify.set_defaults(func=_verify)
+
+    predict = commands.add_parser(
+        "predict", help="top-k classes of image files with any artefact",
+        description="Predict the top-k classes of JPEG/PNG/BMP/GIF images (files or folders) with "
+        "a .keras checkpoint, a SavedModel directory, a .tflite or an .onnx file, through the "
+        "evaluation preprocessing. Files that cannot be read are reported (exit status 1) and "
+        "the others still predicted.",
+    )
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    predict.add_argument("--model", required=True, help="a .keras checkpoint, a SavedModel "
+                         "version directory, a .tflite or an .onnx file")
+    predict.add_argument("--top-k", type=int, default=5, help="classes per image (default 5)")
+    predict.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    predict.add_argument("--image-size", type=int, default=None,
+                         help="input size, only for a model whose input size is not fixed")
+    predict.add_argument("--json", action="store_true", help="print JSON")
+    predict.set_defaults(func=_predict)
+
+    from inception_keras.benchmark import BenchmarkConfig
+
+    benchmark = commands.add_parser(
+        "benchmark", help="training/inference speed against this machine's matmul roofline",
+        description="Measure this machine's fp32 matrix-multiply rate, then training throughput "
+        "(paper setup, aux heads on) per precision with and without XLA, from memory and "
+        "through the tf.data JPEG pipeline, the input pipeline alone, and batch-1 latency and "
+        "batch throughput of every export format; each as GFLOP/s and a share of the roofline, "
+        "with issue 5's targets as ratios. --quick: a one-minute smoke run.",
+    )
+    add_dataclass_options(benchmark, BenchmarkConfig)
+    benchmark.add_argument("--json", action="store_true", help="print the report as JSON")
+    benchmark.add_argument("--output", help="also write the JSON report to this file")
+    benchmark.set_defaults(func=_benchmark)
     return parser
 
 
@@ -215,11 +314,10 @@ def main(argv=None):
         subparser.set_defaults(**presets[args.preset])
         args = parser.parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0  # verify and predict return 1 for a failed check or file
     except ValueError as error:  # bad arguments or input: a message, not a traceback
         print(f"inception-keras {args.command}: error: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

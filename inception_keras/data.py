@@ -187,7 +187,7 @@ class _Split:
     finite: bool = True
 
 
-def _is_image_file(name: str) -> bool:
+def is_image_file(name: str) -> bool:
     return not os.path.basename(name).startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
@@ -212,7 +212,7 @@ def list_image_folder(root: str) -> dict[str, list[str]]:
             os.path.join(directory, file)
             for directory, _, names in tf.io.gfile.walk(os.path.join(root, name))
             for file in names
-            if _is_image_file(file)
+            if is_image_file(file)
         ]
         files[name] = sorted(found)
     empty = [name for name, found in files.items() if not found]

@@ -216,6 +216,22 @@ def generate(split: str, count: int, image_size: int = 128, seed: int = 0) -> It
         yield from zip(images, chunk_labels.tolist())
 
 
+def write_images(directory: str, count: int = 8, image_size: int = 128, split: str = "test",
+                 seed: int = 0) -> list[str]:
+    """Writes ``count`` images of a split as PNG files named by their class
+    (``00_circle.png`` ...), e.g. to try ``inception-keras predict``.
+
+    Returns the paths written.
+    """
+    epath.Path(directory).mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, (image, label) in enumerate(generate(split, count, image_size, seed)):
+        path = str(epath.Path(directory) / f"{index:02d}_{CLASS_NAMES[label]}.png")
+        tf.io.write_file(path, tf.io.encode_png(image))
+        paths.append(path)
+    return paths
+
+
 def stream(image_size: int = 128, seed: int = 0) -> tf.data.Dataset:
     """Endless ``tf.data.Dataset`` of fresh ``(image uint8, label int64)``
     training samples, on a seed stream disjoint from the fixed splits.

@@ -81,7 +81,7 @@ def export_checkpoint(checkpoint, base_dir="saved_models", calibration_images=25
     described by ``data_config.json`` there, through the evaluation preprocessing. Other keyword
     arguments go to :func:`export`.
     """
-    from inception_keras.data import DataConfig, load_data
+    from inception_keras.data import load_data
     from inception_keras.export.runners import KerasRunner
     from inception_keras.export.tflite import QUANTIZATIONS, representative_dataset
     from inception_keras.training import DATA_CONFIG_FILE, TRAIN_CONFIG_FILE
@@ -89,20 +89,30 @@ def export_checkpoint(checkpoint, base_dir="saved_models", calibration_images=25
     model = KerasRunner(os.fspath(checkpoint)).model
     run_dir = os.path.dirname(os.path.abspath(checkpoint))
     train_config = _read_json(os.path.join(run_dir, TRAIN_CONFIG_FILE))
-    data_config = _read_json(os.path.join(run_dir, DATA_CONFIG_FILE))
     formats = kwargs.get("formats", FORMATS)
     if "tflite" in formats and "int8" in (kwargs.get("tflite_quantizations") or QUANTIZATIONS):
-        if data_config is None:
+        config = run_data_config(checkpoint)
+        if config is None:
             raise ValueError(f"int8 TFLite needs calibration images from the training data, but "
                              f"{run_dir} has no {DATA_CONFIG_FILE}; leave out 'int8'.")
-        fields = {f.name for f in dataclasses.fields(DataConfig)}
-        config = DataConfig(augment=None,  # None: the training images through the eval transform
-                            **{k: v for k, v in data_config.items() if k in fields - {"augment"}})
         kwargs["representative_data"] = representative_dataset(load_data(config).train,
                                                                 calibration_images)
     kwargs.setdefault("class_names", (train_config or {}).get("class_names") or None)
     return export(model, base_dir, source=os.path.abspath(checkpoint),
                   training_config=train_config, **kwargs)
+
+
+def run_data_config(checkpoint):
+    """The ``DataConfig`` a checkpoint was trained with (``data_config.json`` beside it), without
+    augmentation - its images go through the evaluation transform -, or ``None``."""
+    from inception_keras.data import DataConfig
+    from inception_keras.training import DATA_CONFIG_FILE
+
+    saved = _read_json(os.path.join(os.path.dirname(os.path.abspath(checkpoint)), DATA_CONFIG_FILE))
+    if saved is None:
+        return None
+    fields = {f.name for f in dataclasses.fields(DataConfig)} - {"augment"}
+    return DataConfig(augment=None, **{k: v for k, v in saved.items() if k in fields})
 
 
 def _read_json(path):

@@ -5,6 +5,7 @@
 every exported artefact are scored by the same code.
 """
 
+import json
 import os
 
 import keras
@@ -35,21 +36,71 @@ def load_runner(path):
     Raises ``ValueError`` naming the path when it is neither (or does not exist).
     """
     path = os.fspath(path)
+    runner = _runner_class(path)(path)
+    runner.class_names = class_names(path)
+    if runner.class_names is not None and len(runner.class_names) != runner.num_classes:
+        raise ValueError(f"{path!r} predicts {runner.num_classes} classes but its metadata names "
+                         f"{len(runner.class_names)}: {list(runner.class_names)[:10]}")
+    return runner
+
+
+def artefact_format(path):
+    """``"keras"``, ``"saved_model"``, ``"tflite"`` or ``"onnx"``; ``ValueError`` otherwise."""
+    path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"model {path!r} does not exist.")
     if path.endswith(".keras"):
-        return KerasRunner(path)
+        return "keras"
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        from inception_keras.export.saved_model import SavedModelRunner
-
-        return SavedModelRunner(path)
+        return "saved_model"
     if path.endswith(".tflite"):
-        from inception_keras.export.tflite import TFLiteRunner
-
-        return TFLiteRunner(path)
+        return "tflite"
     if path.endswith(".onnx"):
-        from inception_keras.export.onnx import OnnxRunner
-
-        return OnnxRunner(path)
+        return "onnx"
     raise ValueError(f"model {path!r} is not a .keras file, a SavedModel directory "
                      "(saved_model.pb), a .tflite or an .onnx file.")
+
+
+def _runner_class(path):
+    kind = artefact_format(path)
+    if kind == "keras":
+        return KerasRunner
+    if kind == "saved_model":
+        from inception_keras.export.saved_model import SavedModelRunner
+
+        return SavedModelRunner
+    if kind == "tflite":
+        from inception_keras.export.tflite import TFLiteRunner
+
+        return TFLiteRunner
+    from inception_keras.export.onnx import OnnxRunner
+
+    return OnnxRunner
+
+
+def class_names(path):
+    """The class names shipped with an artefact, or ``None``.
+
+    Looked up where each format keeps them: ``manifest.json`` in the export's version directory
+    (every format), the SavedModel's ``assets/class_names.txt``, ``train_config.json`` beside a
+    ``.keras`` checkpoint.
+    """
+    from inception_keras.export import MANIFEST
+    from inception_keras.export.saved_model import CLASS_NAMES_ASSET
+    from inception_keras.training import TRAIN_CONFIG_FILE
+
+    path = os.fspath(path)
+    directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    for name in (MANIFEST, TRAIN_CONFIG_FILE):
+        try:
+            with open(os.path.join(directory, name)) as f:
+                names = json.load(f).get("class_names")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if names:
+            return tuple(str(n) for n in names)
+    asset = os.path.join(directory, "assets", CLASS_NAMES_ASSET)
+    if os.path.isfile(asset):
+        with open(asset, encoding="utf-8") as f:
+            return tuple(f.read().split("\n")[:-1])  # one name per line, each line ends in \n
+    return None

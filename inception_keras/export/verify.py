@@ -1,0 +1,294 @@
+"""Proves an export directory: every artefact loaded in the runtime that serves it, run on the same
+real images as the Keras model it came from, held to a tolerance per numeric format.
+
+:func:`verify` checks ``manifest.json``'s sha256 of every file, then runs the SavedModel, each
+``.tflite`` and the ``.onnx`` file on images preprocessed once (the evaluation transform) and
+compares with the reference - the source checkpoint named in the manifest, or the SavedModel when
+that checkpoint is gone - and times each at batch 1. Tolerances (:class:`Tolerances`): float32
+artefacts max |diff| of the probabilities, float16 and int8 top-1 agreement with the reference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from inception_keras import data, preprocessing
+from inception_keras.export import MANIFEST, file_hashes, run_data_config
+from inception_keras.export.runners import artefact_format, load_runner
+
+
+@dataclasses.dataclass
+class Tolerances:
+    """What each numeric format must achieve against the reference.
+
+    Attributes:
+        float32_max_diff: largest allowed |difference| of any probability (SavedModel, ONNX,
+            float32 TFLite).
+        float16_agreement: smallest allowed share of images with the same top-1 class (float16
+            TFLite).
+        int8_agreement: the same for the dynamic-range and full-integer int8 TFLite models.
+    """
+
+    float32_max_diff: float = 1e-5
+    float16_agreement: float = 0.99
+    int8_agreement: float = 0.95
+
+
+@dataclasses.dataclass
+class Row:
+    """One artefact's results; ``passed`` is ``None`` for the reference itself."""
+
+    format: str
+    file: str
+    bytes: int
+    max_diff: float
+    agreement: float
+    accuracy: float | None  # top-1 against the labels, when the images have labels
+    latency_ms: float
+    requirement: str
+    passed: bool | None
+
+
+@dataclasses.dataclass
+class Report:
+    """Result of :func:`verify`."""
+
+    directory: str
+    reference: str
+    images: str
+    num_images: int
+    rows: list[Row]
+    file_problems: list[str]
+
+    @property
+    def passed(self):
+        return not self.file_problems and all(row.passed is not False for row in self.rows)
+
+    def to_json(self):
+        return {**dataclasses.asdict(self), "passed": self.passed}
+
+    def format(self):
+        header = ("format", "file", "size", "max |diff|", "top-1 agree", "top-1 acc", "batch-1 ms",
+                  "requirement", "result")
+        table = [header]
+        for row in self.rows:
+            result = "reference" if row.passed is None else ("ok" if row.passed else "FAILED")
+            accuracy = "-" if row.accuracy is None else f"{row.accuracy:.2%}"
+            table.append((row.format, row.file, f"{row.bytes / 1e6:.1f} MB", f"{row.max_diff:.2e}",
+                          f"{row.agreement:.2%}", accuracy, f"{row.latency_ms:.2f}",
+                          row.requirement, result))
+        widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+        lines = [f"Verifying {self.directory} against {self.reference}",
+                 f"on {self.num_images} images from {self.images}:", ""]
+        lines += ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in table]
+        lines.append("")
+        if self.file_problems:
+            lines += [f"{MANIFEST}: {problem}" for problem in self.file_problems]
+        else:
+            lines.append(f"{MANIFEST}: every file's sha256 and size match.")
+        lines.append("PASSED" if self.passed else "FAILED: a tolerance or a file check is broken.")
+        return "\n".join(lines)
+
+
+def check_files(directory):
+    """Problems between ``manifest.json`` and the files in ``directory`` (empty: all match)."""
+    path = os.path.join(directory, MANIFEST)
+    try:
+        with open(path) as f:
+            listed = json.load(f)["files"]
+    except FileNotFoundError:
+        return ["missing, so the files' hashes cannot be checked"]
+    except (ValueError, KeyError, TypeError) as error:
+        return [f"unreadable ({error!r})"]
+    present = file_hashes(directory)
+    problems = [f"{name} is listed but missing" for name in listed if name not in present]
+    problems += [f"{name} has changed (sha256 or size differs from the manifest)"
+                 for name in listed if name in present and present[name] != listed[name]]
+    problems += [f"{name} is not listed" for name in present if name not in listed]
+    return problems
+
+
+def artefacts(directory):
+    """``[(format label, path, tolerance kind)]`` for every artefact in an export directory."""
+    from inception_keras.export.tflite import QUANTIZATIONS
+
+    found = []
+    if os.path.isfile(os.path.join(directory, "saved_model.pb")):
+        found.append(("SavedModel", directory, "float32"))
+    tflite = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if name.endswith(".tflite"):
+            stem = name[: -len(".tflite")]
+            # Longest first: "dynamic_int8" before "int8". Unknown names are held to float32.
+            quantization = next((q for q in sorted(QUANTIZATIONS, key=len, reverse=True)
+                                 if stem.endswith("_" + q)), "float32")
+            kind = "int8" if quantization.endswith("int8") else quantization
+            tflite.append((QUANTIZATIONS.index(quantization), (f"TFLite {quantization}", path, kind)))
+        elif name.endswith(".onnx"):
+            found.append(("ONNX", path, "float32"))
+    return found + [entry for _, entry in sorted(tflite, key=lambda item: item[0])]
+
+
+def verification_images(image_size, images=None, data_config=None, limit=512, source=None):
+    """Up to ``limit`` eval-preprocessed images: ``(float32 [N, S, S, 3], int labels [N] or None,
+    where they came from)``.
+
+    ``images`` (files and/or folders) wins; then ``data_config``'s validation split; then the
+    validation split the ``source`` checkpoint was trained on (its ``data_config.json``); else
+    freshly rendered validation images of the built-in ``shapes`` set.
+    """
+    from inception_keras.predict import expand_image_paths
+
+    if images:
+        files, errors = expand_image_paths(images)
+        if errors:
+            raise ValueError("cannot use these images: " +
+                             "; ".join(f"{path}: {reason}" for path, reason in errors.items()))
+        dataset, _ = data.image_files_dataset(files[:limit], image_size=image_size)
+        dataset = dataset.map(lambda batch, paths: (batch, -tf.ones_like(paths, tf.int64))).unbatch()
+        description = f"{len(files[:limit])} given file(s)"
+    else:
+        if data_config is None and source and os.path.isfile(source):
+            data_config = run_data_config(source)
+        if data_config is not None:
+            from inception_keras.data import load_examples
+
+            examples, _, _ = load_examples(data_config)
+            dataset = examples.map(lambda image, label: (preprocessing.eval_transform(
+                image, image_size, data_config.crop_fraction), tf.cast(label, tf.int64)))
+            description = f"{data_config.dataset} (validation split)"
+        else:
+            from inception_keras import shapes
+
+            rendered, labels = zip(*shapes.generate("validation", limit, 128))
+            dataset = tf.data.Dataset.from_tensor_slices(
+                (np.stack(rendered), np.array(labels, np.int64))).map(
+                lambda image, label: (preprocessing.eval_transform(image, image_size), label))
+            description = "the built-in shapes set (rendered validation images)"
+    batches = [(x.numpy(), y.numpy()) for x, y in dataset.take(limit).batch(64)]
+    if not batches:
+        raise ValueError(f"no images could be read from {description}.")
+    labels = np.concatenate([y for _, y in batches])
+    return (np.concatenate([x for x, _ in batches]), None if (labels < 0).any() else labels,
+            description)
+
+
+def verify(directory, images=None, data_config=None, reference=None, max_images=512,
+           latency_runs=20, tolerances=Tolerances()):
+    """Verifies every artefact of an export version directory.
+
+    Args:
+        directory: a version directory written by :func:`inception_keras.export.export`.
+        images: image files and/or folders to run (default: see :func:`verification_images`).
+        data_config: a ``DataConfig`` whose validation split to run instead.
+        reference: the model to compare with (any artefact path); default the manifest's source
+            checkpoint if it still exists, else the SavedModel in ``directory``.
+        max_images: images to run at most.
+        latency_runs: timed batch-1 calls per artefact (after warm-up) for the mean latency.
+        tolerances: :class:`Tolerances`.
+
+    Returns:
+        A :class:`Report`; ``report.passed`` is False when a tolerance or a file check is broken.
+    """
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise ValueError(f"export directory {directory!r} does not exist.")
+    found = artefacts(directory)
+    if not found:
+        raise ValueError(f"{directory!r} holds no SavedModel, .tflite or .onnx artefact.")
+    file_problems = check_files(directory)
+    source = _manifest_source(directory)
+    if reference is None:
+        reference = source if source and os.path.isfile(source) else found[0][1]
+    reference_runner = load_runner(reference)
+    size = reference_runner.input_shape[1]
+    inputs, labels, description = verification_images(size, images, data_config, max_images,
+                                                      source)
+    expected = _run(reference_runner, inputs)
+
+    def row(label, path, runner, kind):
+        return _row(label, path, directory, runner, inputs, labels, expected, latency_runs, kind,
+                    tolerances)
+
+    rows = [row(f"{_LABELS[artefact_format(reference)]} (reference)", reference, reference_runner,
+                None)]
+    for label, path, kind in found:
+        if os.path.abspath(path) == os.path.abspath(reference):
+            continue
+        runner = load_runner(path)
+        if runner.input_shape[1:] != reference_runner.input_shape[1:] or \
+                runner.num_classes != reference_runner.num_classes:
+            raise ValueError(f"{path!r} takes {runner.input_shape[1:]} and predicts "
+                             f"{runner.num_classes} classes, but the reference {reference!r} takes "
+                             f"{reference_runner.input_shape[1:]} and predicts "
+                             f"{reference_runner.num_classes}.")
+        rows.append(row(label, path, runner, kind))
+    return Report(directory, reference, description, len(inputs), rows, file_problems)
+
+
+_LABELS = {"keras": "Keras", "saved_model": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
+
+
+def _manifest_source(directory):
+    try:
+        with open(os.path.join(directory, MANIFEST)) as f:
+            return json.load(f).get("source")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _run(runner, inputs, batch_size=32):
+    return np.concatenate([np.asarray(runner(inputs[i:i + batch_size]), np.float32)
+                           for i in range(0, len(inputs), batch_size)])
+
+
+def _row(label, path, directory, runner, inputs, labels, expected, latency_runs, kind, tolerances):
+    got = _run(runner, inputs)
+    max_diff = float(np.max(np.abs(got - expected)))
+    agreement = float(np.mean(np.argmax(got, -1) == np.argmax(expected, -1)))
+    accuracy = None if labels is None else float(np.mean(np.argmax(got, -1) == labels))
+    if kind is None:
+        requirement, passed = "", None
+    elif kind == "float32":
+        requirement = f"max |diff| <= {tolerances.float32_max_diff:g}"
+        passed = max_diff <= tolerances.float32_max_diff
+    else:
+        needed = tolerances.float16_agreement if kind == "float16" else tolerances.int8_agreement
+        requirement, passed = f"top-1 agree >= {needed:.0%}", agreement >= needed
+    if os.path.isdir(path):
+        shown = "saved_model.pb, variables/"
+    elif os.path.dirname(os.path.abspath(path)) == os.path.abspath(directory):
+        shown = os.path.basename(path)
+    else:
+        shown = path
+    return Row(label, shown, _size(path), max_diff, agreement, accuracy,
+               _latency_ms(runner, inputs[:1], latency_runs), requirement, passed)
+
+
+def _size(path):
+    """Bytes of a file, or of a SavedModel's own files (not the other artefacts beside them)."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            top_level = root == path
+            if not top_level or name.startswith(("saved_model.", "fingerprint.")):
+                total += os.path.getsize(os.path.join(root, name))
+    return total
+
+
+def _latency_ms(runner, image, runs, warmup=3):
+    for _ in range(warmup):
+        runner(image)
+    start = time.perf_counter()
+    for _ in range(runs):
+        runner(image)
+    return (time.perf_counter() - start) / max(runs, 1) * 1e3
