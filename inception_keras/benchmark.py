@@ -166,7 +166,7 @@ class _StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
-def _training_model(config, precision, jit_compile):
+def training_model(config, precision, jit_compile):
     from inception_keras.model import GoogLeNet
     from inception_keras.training import TrainConfig, compile_for_training
 
@@ -182,7 +182,7 @@ def _training_model(config, precision, jit_compile):
     return compile_for_training(model, train_config, steps_per_epoch=1000)
 
 
-def _synthetic_batches(config, classes=1000):
+def synthetic_batches(config, classes=1000):
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (config.batch_size, config.image_size, config.image_size, 3))
     labels = rng.integers(0, classes, config.batch_size)
@@ -194,7 +194,7 @@ def train_throughput(config, precision, jit_compile, dataset):
     """Median images/s of ``fit``'s training step over ``config.repeats`` steps after warm-up."""
     from inception_keras.training import training_targets
 
-    model = _training_model(config, precision, jit_compile)
+    model = training_model(config, precision, jit_compile)
     timer = _StepTimer()
     steps = config.warmup + config.repeats
     model.fit(training_targets(dataset.repeat(), 1000), steps_per_epoch=steps, epochs=1,
@@ -402,7 +402,7 @@ def run(config=BenchmarkConfig(), log=print):
             xla = {"both": (False, True), "on": (True,), "off": (False,)}[config.xla]
             for precision in config.precisions.split(","):
                 for jit in xla:
-                    feeds = [("in-memory", _synthetic_batches(config))]
+                    feeds = [("in-memory", synthetic_batches(config))]
                     if not jit:  # the pipeline feeds the step the same way with or without XLA
                         feeds.append(("tf.data JPEG", training_pipeline(config, folder)))
                     for feed, dataset in feeds:

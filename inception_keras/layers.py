@@ -34,16 +34,53 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.beta = float(beta)
         self.bias = float(bias)
 
-    def call(self, inputs):
-        outputs = tf.nn.local_response_normalization(
-            # TF has no reduced-precision CPU kernel for LRN: compute it in float32.
-            tf.cast(inputs, tf.float32),
-            depth_radius=self.size // 2,
-            bias=self.bias,
-            alpha=self.alpha / self.size,
-            beta=self.beta,
-        )
+    def call(self, inputs, training=None):
+        # TF has no reduced-precision CPU kernel for LRN: compute it in float32.
+        x = tf.cast(inputs, tf.float32)
+        # Training takes the faster written-out gradient; inference and export graphs keep TF's
+        # single LRN op (a builtin in TFLite and ONNX).
+        outputs = self._lrn_fast_gradient(x) if training else self._lrn(x)
         return tf.cast(outputs, inputs.dtype)
+
+    def _lrn(self, x):
+        return tf.nn.local_response_normalization(
+            x, depth_radius=self.size // 2, bias=self.bias, alpha=self.alpha / self.size,
+            beta=self.beta)
+
+    def _window_sum(self, x):
+        """Sum over each channel's window as one matrix product with a 0/1 band matrix (the
+        band is symmetric, so this is also its own transpose)."""
+        channels = x.shape[-1]
+        index = tf.range(channels)
+        band = tf.cast(tf.abs(index[:, None] - index[None, :]) <= self.size // 2, x.dtype)
+        return tf.reshape(tf.matmul(tf.reshape(x, [-1, channels]), band), tf.shape(x))
+
+    def _lrn_fast_gradient(self, x):
+        """LRN with its gradient written out, for training.
+
+        TF's ``LRNGrad`` CPU kernel takes about twice as long as the forward op (measured on
+        32x56x56x192, GoogLeNet's norm2 at batch 32: 240 ms against 107 ms) and LRN was a quarter
+        of the paper variant's float32 training step. Here the forward pass keeps the normaliser
+        ``d`` and ``d ** -beta`` for the backward pass, which is then elementwise ops and one
+        band-matrix product.
+        """
+        scale = self.alpha / self.size
+
+        @tf.custom_gradient
+        def lrn(x):
+            d = self.bias + scale * self._window_sum(tf.square(x))
+            # d ** -0.75 (GoogLeNet's beta) as rsqrt(d) * sqrt(rsqrt(d)): cheaper than pow.
+            factor = _inverse_power(d, self.beta)
+            y = x * factor
+
+            def grad(upstream):
+                # y = x d^-beta, so dL/dx = g d^-beta - 2 scale beta x window_sum(g y / d).
+                return upstream * factor - (2 * scale * self.beta) * x * \
+                    self._window_sum(upstream * y / d)
+
+            return y, grad
+
+        return lrn(x)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -52,3 +89,13 @@ class LocalResponseNormalization(keras.layers.Layer):
         config = super().get_config()
         config.update(size=self.size, alpha=self.alpha, beta=self.beta, bias=self.bias)
         return config
+
+
+def _inverse_power(d, beta):
+    """``d ** -beta``, with the common exponents as square roots."""
+    if beta == 0.75:
+        r = tf.math.rsqrt(d)
+        return r * tf.sqrt(r)
+    if beta == 0.5:
+        return tf.math.rsqrt(d)
+    return tf.pow(d, -beta)

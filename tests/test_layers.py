@@ -34,6 +34,30 @@ def test_lrn_matches_the_formula(params):
     assert np.max(np.abs(expected - x)) > 1.0
 
 
+@pytest.mark.parametrize(
+    "params",
+    [dict(size=5, alpha=1e-4, beta=0.75, bias=1.0), dict(size=3, alpha=0.5, beta=0.6, bias=2.0)],
+)
+def test_lrn_training_gradient_matches_tensorflows(params):
+    """Training uses a written-out gradient (faster than TF's LRNGrad); it must be TF's."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(scale=40.0, size=(2, 3, 4, 11)).astype("float32"))
+    upstream = tf.constant(rng.normal(size=(2, 3, 4, 11)).astype("float32"))
+    layer = LocalResponseNormalization(**params)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = layer(x, training=True)
+        reference = layer(x, training=False)  # TF's LRN op and its registered gradient
+        ours_loss, reference_loss = (tf.reduce_sum(y * upstream) for y in (ours, reference))
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-5, atol=1e-6)
+    expected = tape.gradient(reference_loss, x).numpy()
+    got = tape.gradient(ours_loss, x).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+    assert np.abs(expected - upstream.numpy()).max() > 0.1  # the normalisation shows in it
+
+
 def test_lrn_config_round_trip():
     layer = LocalResponseNormalization(size=3, alpha=2e-4, beta=0.5, bias=2.0, name="norm")
     clone = LocalResponseNormalization.from_config(layer.get_config())
