@@ -237,28 +237,23 @@ def pipeline_throughput(config, dataset, batches=None):
     return batches * config.batch_size / (time.perf_counter() - start)
 
 
-def _percentile(values, q):
-    return float(np.percentile(np.asarray(values), q))
+def timed_calls(function, argument, repeats, warmup=0):
+    """Seconds of each of ``repeats`` calls ``function(argument)`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        function(argument)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function(argument)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def inference_timings(runner, image, batch, latency_repeats, repeats, warmup):
     """``(batch-1 median ms, p90 ms, batch throughput img/s)`` of a runner."""
-    for _ in range(warmup):
-        runner(image)
-    latencies = []
-    for _ in range(latency_repeats):
-        start = time.perf_counter()
-        runner(image)
-        latencies.append((time.perf_counter() - start) * 1e3)
-    for _ in range(warmup):
-        runner(batch)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        runner(batch)
-        times.append(time.perf_counter() - start)
-    return (statistics.median(latencies), _percentile(latencies, 90),
-            len(batch) / statistics.median(times))
+    latencies = np.asarray(timed_calls(runner, image, latency_repeats, warmup)) * 1e3
+    throughput = len(batch) / statistics.median(timed_calls(runner, batch, repeats, warmup))
+    return float(np.median(latencies)), float(np.percentile(latencies, 90)), throughput
 
 
 def inference_artefacts(config, directory):

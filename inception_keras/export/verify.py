@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -286,9 +285,6 @@ def _size(path):
 
 
 def _latency_ms(runner, image, runs, warmup=3):
-    for _ in range(warmup):
-        runner(image)
-    start = time.perf_counter()
-    for _ in range(runs):
-        runner(image)
-    return (time.perf_counter() - start) / max(runs, 1) * 1e3
+    from inception_keras.benchmark import timed_calls
+
+    return float(np.mean(timed_calls(runner, image, runs, warmup))) * 1e3 if runs else 0.0
