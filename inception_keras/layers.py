@@ -3,6 +3,8 @@
 Only local response normalisation: Keras 3 has no LRN layer, and GoogLeNet's stem uses two.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -33,19 +35,43 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.bias = float(bias)
+        # Set only while exporting (see `lrn_as_elementwise_ops`); not part of the config.
+        self.elementwise_inference = False
 
     def call(self, inputs, training=None):
         # TF has no reduced-precision CPU kernel for LRN: compute it in float32.
         x = tf.cast(inputs, tf.float32)
         # Training takes the faster written-out gradient; inference and export graphs keep TF's
         # single LRN op (a builtin in TFLite and ONNX).
-        outputs = self._lrn_fast_gradient(x) if training else self._lrn(x)
+        if training:
+            outputs = self._lrn_fast_gradient(x)
+        elif self.elementwise_inference:
+            outputs = self._lrn_elementwise(x)
+        else:
+            outputs = self._lrn(x)
         return tf.cast(outputs, inputs.dtype)
 
     def _lrn(self, x):
         return tf.nn.local_response_normalization(
             x, depth_radius=self.size // 2, bias=self.bias, alpha=self.alpha / self.size,
             beta=self.beta)
+
+    def _lrn_elementwise(self, x):
+        """The same function as SQUARE, a 1x1 convolution with a band matrix (``alpha / size``
+        folded into it, ``bias`` as its bias), SQRT, MUL and DIV: ops that XNNPACK (TFLite) and
+        ONNX Runtime run fast, where neither has a fast LRN kernel."""
+        channels = x.shape[-1]
+        index = tf.range(channels)
+        band = tf.cast(tf.abs(index[:, None] - index[None, :]) <= self.size // 2, x.dtype)
+        kernel = (band * (self.alpha / self.size))[None, None]
+        d = tf.nn.bias_add(tf.nn.conv2d(tf.square(x), kernel, 1, "VALID"),
+                           tf.fill([channels], tf.constant(self.bias, x.dtype)))
+        if self.beta == 0.75:
+            root = tf.sqrt(d)
+            return x / (root * tf.sqrt(root))
+        if self.beta == 0.5:
+            return x / tf.sqrt(d)
+        return x * tf.pow(d, -self.beta)
 
     def _window_sum(self, x):
         """Sum over each channel's window as one matrix product with a 0/1 band matrix (the
@@ -89,6 +115,27 @@ class LocalResponseNormalization(keras.layers.Layer):
         config = super().get_config()
         config.update(size=self.size, alpha=self.alpha, beta=self.beta, bias=self.bias)
         return config
+
+
+@contextlib.contextmanager
+def lrn_as_elementwise_ops(model):
+    """Within this block, ``model``'s LRN layers trace as elementwise ops and a 1x1 convolution
+    instead of TF's single LRN op.
+
+    For float exports: XNNPACK has no LRN kernel, so TFLite splits the delegated graph around an
+    LRN op and runs it on its slow reference kernel, and ONNX Runtime's LRN is slow too (the
+    ``bn`` variant, without LRN, ran about twice as fast in both). Not for full-integer TFLite:
+    there these float ops sit between QUANTIZE/DEQUANTIZE and were slower than the LRN op.
+    """
+    layers = [layer for layer in model._flatten_layers()
+              if isinstance(layer, LocalResponseNormalization)]
+    for layer in layers:
+        layer.elementwise_inference = True
+    try:
+        yield model
+    finally:
+        for layer in layers:
+            layer.elementwise_inference = False
 
 
 def _inverse_power(d, beta):

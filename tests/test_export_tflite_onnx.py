@@ -203,7 +203,11 @@ def test_every_tflite_flavour_is_builtin_only(paper_tflite):
         # Every op name is a builtin's upper-case name: a custom op would show its own code.
         assert all(op.isupper() for op in names), (name, names)
         print(f"\n{name}: {names}")
-    assert "LOCAL_RESPONSE_NORMALIZATION" in tflite.ops(paper_tflite["float32"])
+    # Float models carry LRN as ops XNNPACK runs; the full-integer one keeps TFLite's LRN op.
+    for name in ("float32", "float16", "dynamic_int8"):
+        names = tflite.ops(paper_tflite[name])
+        assert "LOCAL_RESPONSE_NORMALIZATION" not in names and {"SQUARE", "SQRT", "DIV"} <= set(names)
+    assert "LOCAL_RESPONSE_NORMALIZATION" in tflite.ops(paper_tflite["int8"])
 
 
 def test_ops_reports_flex_ops(tmp_path):
@@ -270,7 +274,9 @@ def test_onnx_export(variant, opset, paper_model, bn_model, held_out, tmp_path):
     batch, *rest = graph_input.type.tensor_type.shape.dim
     assert batch.dim_param and not batch.HasField("dim_value")  # symbolic batch dimension
     assert [d.dim_value for d in rest] == [SIZE, SIZE, 3]
-    assert ("LRN" in {n.op_type for n in proto.graph.node}) == (variant == "paper")
+    op_types = {n.op_type for n in proto.graph.node}
+    assert "LRN" not in op_types  # the paper variant's LRN as elementwise ops + a 1x1 Conv
+    assert ({"Sqrt", "Div"} <= op_types) == (variant == "paper")
 
     runner = onnx_export.OnnxRunner(path, threads=1)
     for batch in (held_out[:1], held_out[:3]):

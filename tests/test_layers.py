@@ -58,6 +58,23 @@ def test_lrn_training_gradient_matches_tensorflows(params):
     assert np.abs(expected - upstream.numpy()).max() > 0.1  # the normalisation shows in it
 
 
+@pytest.mark.parametrize("beta", [0.75, 0.5, 0.6])
+def test_lrn_elementwise_form_for_export_matches(beta):
+    """Float exports write LRN as elementwise ops + a band convolution: the same function."""
+    from inception_keras.layers import lrn_as_elementwise_ops
+
+    x = np.random.default_rng(2).normal(scale=40.0, size=(2, 3, 4, 11)).astype("float32")
+    inputs = keras.Input((3, 4, 11))
+    model = keras.Model(inputs, LocalResponseNormalization(size=3, alpha=0.5, beta=beta)(inputs))
+    expected = keras.ops.convert_to_numpy(model(x))
+    with lrn_as_elementwise_ops(model):
+        assert model.layers[-1].elementwise_inference
+        got = keras.ops.convert_to_numpy(model(x))
+    assert not model.layers[-1].elementwise_inference  # restored on leaving the block
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-6)
+    assert np.abs(expected - x).max() > 1.0
+
+
 def test_lrn_config_round_trip():
     layer = LocalResponseNormalization(size=3, alpha=2e-4, beta=0.5, bias=2.0, name="norm")
     clone = LocalResponseNormalization.from_config(layer.get_config())

@@ -3,7 +3,9 @@
 The exported graph is the inference model (:func:`inception_keras.inference_model`: aux heads
 stripped, dropout inactive, softmax out) taking raw RGB float pixels in [0, 255] (the model rescales
 them itself). Its one signature, ``serving_default``, has the input ``images`` [B, H, W, 3] and the
-output ``probabilities`` [B, classes]; the batch dimension is dynamic.
+output ``probabilities`` [B, classes]; the batch dimension is dynamic. In the float models the
+paper variant's LRN is written as elementwise ops and a 1x1 convolution that XNNPACK runs
+(:func:`inception_keras.layers.lrn_as_elementwise_ops`); the full-integer model keeps TFLite's LRN.
 
 This module also holds the two helpers the ONNX exporter shares with it: :func:`serving_endpoint`
 (the named inference function) and :func:`atomic_output` (write-then-rename).
@@ -17,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from inception_keras.layers import lrn_as_elementwise_ops
 from inception_keras.model import inference_model
 
 INPUT_NAME = "images"
@@ -112,7 +115,9 @@ def export_tflite(model, path, quantization="float32", representative_data=None,
         )
 
     with atomic_output(path) as tmp:
-        with tempfile.TemporaryDirectory() as saved_model_dir:
+        elementwise = lrn_as_elementwise_ops(model) if quantization != "int8" else \
+            contextlib.nullcontext()
+        with tempfile.TemporaryDirectory() as saved_model_dir, elementwise:
             converter = _converter(model, saved_model_dir)
             _configure(converter, quantization, representative_data, int8_io)
             flatbuffer = converter.convert()
