@@ -61,9 +61,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         folded into it, ``bias`` as its bias), SQRT, MUL and DIV: ops that XNNPACK (TFLite) and
         ONNX Runtime run fast, where neither has a fast LRN kernel."""
         channels = x.shape[-1]
-        index = tf.range(channels)
-        band = tf.cast(tf.abs(index[:, None] - index[None, :]) <= self.size // 2, x.dtype)
-        kernel = (band * (self.alpha / self.size))[None, None]
+        kernel = (self._band(channels, x.dtype) * (self.alpha / self.size))[None, None]
         d = tf.nn.bias_add(tf.nn.conv2d(tf.square(x), kernel, 1, "VALID"),
                            tf.fill([channels], tf.constant(self.bias, x.dtype)))
         if self.beta == 0.75:
@@ -77,9 +75,13 @@ class LocalResponseNormalization(keras.layers.Layer):
         """Sum over each channel's window as one matrix product with a 0/1 band matrix (the
         band is symmetric, so this is also its own transpose)."""
         channels = x.shape[-1]
+        return tf.reshape(tf.matmul(tf.reshape(x, [-1, channels]), self._band(channels, x.dtype)),
+                          tf.shape(x))
+
+    def _band(self, channels, dtype):
+        """``[channels, channels]``: 1 where two channels are within one window, else 0."""
         index = tf.range(channels)
-        band = tf.cast(tf.abs(index[:, None] - index[None, :]) <= self.size // 2, x.dtype)
-        return tf.reshape(tf.matmul(tf.reshape(x, [-1, channels]), band), tf.shape(x))
+        return tf.cast(tf.abs(index[:, None] - index[None, :]) <= self.size // 2, dtype)
 
     def _lrn_fast_gradient(self, x):
         """LRN with its gradient written out, for training.
