@@ -9,6 +9,11 @@ import keras
 import tensorflow as tf
 
 
+# Ops traced under this name scope are meant to stay float32 in a full-integer model: TFLite's
+# int8 SQRT and DIV kernels are scalar loops and XNNPACK runs only their float32 forms.
+KEEP_FLOAT32_SCOPE = "keep_float32"
+
+
 @keras.saving.register_keras_serializable(package="inception_keras")
 class LocalResponseNormalization(keras.layers.Layer):
     """Cross-channel local response normalisation (Krizhevsky et al. 2012), as in GoogLeNet's stem.
@@ -18,7 +23,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     The defaults are the reference GoogLeNet model's (size 5, alpha 1e-4, beta 0.75, bias 1).
     That model, like Caffe and ONNX, divides ``alpha`` by the window ``size``;
     ``tf.nn.local_response_normalization`` does not, so the division happens here.
-    It lowers to TF's ``LRN`` op, which TFLite and ONNX both have as a builtin.
+    It lowers to TF's ``LRN`` op; exports write it as faster elementwise ops
+    (:func:`lrn_as_elementwise_ops`).
 
     Args:
         size: number of channels in the window (odd; centred on each channel).
@@ -59,17 +65,22 @@ class LocalResponseNormalization(keras.layers.Layer):
     def _lrn_elementwise(self, x):
         """The same function as SQUARE, a 1x1 convolution with a band matrix (``alpha / size``
         folded into it, ``bias`` as its bias), SQRT, MUL and DIV: ops that XNNPACK (TFLite) and
-        ONNX Runtime run fast, where neither has a fast LRN kernel."""
+        ONNX Runtime run fast, where neither has a fast LRN kernel.
+
+        The power and the division are traced under the name scope :data:`KEEP_FLOAT32_SCOPE`:
+        the full-integer TFLite export keeps the ops there in float32 (see its exporter).
+        """
         channels = x.shape[-1]
         kernel = (self._band(channels, x.dtype) * (self.alpha / self.size))[None, None]
         d = tf.nn.bias_add(tf.nn.conv2d(tf.square(x), kernel, 1, "VALID"),
                            tf.fill([channels], tf.constant(self.bias, x.dtype)))
-        if self.beta == 0.75:
-            root = tf.sqrt(d)
-            return x / (root * tf.sqrt(root))
-        if self.beta == 0.5:
-            return x / tf.sqrt(d)
-        return x * tf.pow(d, -self.beta)
+        with tf.name_scope(KEEP_FLOAT32_SCOPE):
+            if self.beta == 0.75:
+                root = tf.sqrt(d)
+                return x / (root * tf.sqrt(root))
+            if self.beta == 0.5:
+                return x / tf.sqrt(d)
+            return x * tf.pow(d, -self.beta)
 
     def _window_sum(self, x):
         """Sum over each channel's window as one matrix product with a 0/1 band matrix (the
@@ -126,8 +137,8 @@ def lrn_as_elementwise_ops(model):
 
     For float exports: XNNPACK has no LRN kernel, so TFLite splits the delegated graph around an
     LRN op and runs it on its slow reference kernel, and ONNX Runtime's LRN is slow too (the
-    ``bn`` variant, without LRN, ran about twice as fast in both). Not for full-integer TFLite:
-    there these float ops sit between QUANTIZE/DEQUANTIZE and were slower than the LRN op.
+    ``bn`` variant, without LRN, ran about twice as fast in both). The full-integer TFLite model
+    uses this form too, with the power and division kept in float32 (:data:`KEEP_FLOAT32_SCOPE`).
     """
     layers = [layer for layer in model._flatten_layers()
               if isinstance(layer, LocalResponseNormalization)]

@@ -6,6 +6,7 @@ differ between images; with untrained weights every image gets the same top-1 an
 rate would measure nothing. Run with ``-s`` to see the sizes and agreement figures.
 """
 
+import collections
 import os
 
 import keras
@@ -203,11 +204,51 @@ def test_every_tflite_flavour_is_builtin_only(paper_tflite):
         # Every op name is a builtin's upper-case name: a custom op would show its own code.
         assert all(op.isupper() for op in names), (name, names)
         print(f"\n{name}: {names}")
-    # Float models carry LRN as ops XNNPACK runs; the full-integer one keeps TFLite's LRN op.
-    for name in ("float32", "float16", "dynamic_int8"):
-        names = tflite.ops(paper_tflite[name])
+    # Every model carries LRN as ops XNNPACK runs, not as TFLite's slow LRN op.
+    for name, path in paper_tflite.items():
+        names = tflite.ops(path)
         assert "LOCAL_RESPONSE_NORMALIZATION" not in names and {"SQUARE", "SQRT", "DIV"} <= set(names)
-    assert "LOCAL_RESPONSE_NORMALIZATION" in tflite.ops(paper_tflite["int8"])
+
+
+@pytest.mark.parametrize("flavour", ["int8", "int8_io"])
+def test_full_int8_keeps_only_lrn_power_in_float32(paper_tflite, flavour):
+    """TFLite's int8 SQRT/DIV are slow scalar loops: the full-integer model keeps LRN's power and
+    division in float32 (XNNPACK), and every convolution and fully connected layer in int8."""
+    types = output_types(paper_tflite[flavour])
+    assert types["SQRT"] == types["DIV"] == {"FLOAT32"}
+    assert types["CONV_2D"] == types["FULLY_CONNECTED"] == types["MAX_POOL_2D"] == {"INT8"}
+    # 2 LRN layers x 2 SQRT; nothing else in the network takes a square root.
+    assert counts(paper_tflite[flavour])["SQRT"] == 4
+
+
+def output_types(path):
+    """{op name: set of its output tensors' types} of a .tflite file."""
+    types = {}
+    for name, output_type in operators(path):
+        types.setdefault(name, set()).add(output_type)
+    return types
+
+
+def counts(path):
+    return collections.Counter(name for name, _ in operators(path))
+
+
+def operators(path):
+    """(builtin op name, first output's tensor type) for each operator of a .tflite file."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    def names(enum):
+        return {value: name for name, value in vars(enum).items() if not name.startswith("_")}
+
+    op_names, type_names = names(schema.BuiltinOperator), names(schema.TensorType)
+    with open(path, "rb") as f:
+        model = schema.Model.GetRootAs(f.read())
+    subgraph = model.Subgraphs(0)
+    for o in range(subgraph.OperatorsLength()):
+        op = subgraph.Operators(o)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        yield op_names[builtin], type_names[subgraph.Tensors(op.Outputs(0)).Type()]
 
 
 def test_ops_reports_flex_ops(tmp_path):

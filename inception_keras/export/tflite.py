@@ -5,7 +5,8 @@ stripped, dropout inactive, softmax out) taking raw RGB float pixels in [0, 255]
 them itself). Its one signature, ``serving_default``, has the input ``images`` [B, H, W, 3] and the
 output ``probabilities`` [B, classes]; the batch dimension is dynamic. In the float models the
 paper variant's LRN is written as elementwise ops and a 1x1 convolution that XNNPACK runs
-(:func:`inception_keras.layers.lrn_as_elementwise_ops`); the full-integer model keeps TFLite's LRN.
+(:func:`inception_keras.layers.lrn_as_elementwise_ops`); the full-integer model computes the
+square and window sum of that form in int8 and its power and division in float32.
 
 This module also holds the two helpers the ONNX exporter shares with it: :func:`serving_endpoint`
 (the named inference function) and :func:`atomic_output` (write-then-rename).
@@ -19,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from inception_keras.layers import lrn_as_elementwise_ops
+from inception_keras.layers import KEEP_FLOAT32_SCOPE, lrn_as_elementwise_ops
 from inception_keras.model import inference_model
 
 INPUT_NAME = "images"
@@ -88,8 +89,8 @@ def export_tflite(model, path, quantization="float32", representative_data=None,
         quantization: ``"float32"`` (no quantization), ``"float16"`` (float16 weights, float
             compute), ``"dynamic_int8"`` (int8 weights, activations quantized on the fly) or
             ``"int8"`` (full-integer: weights and activations int8, calibrated on
-            ``representative_data``; ops TFLite has no int8 kernel for, such as LRN, stay float
-            between QUANTIZE/DEQUANTIZE builtins).
+            ``representative_data``; LRN's power and division stay float32 between
+            DEQUANTIZE/QUANTIZE builtins, as ops TFLite has no fast int8 kernel for).
         representative_data: required for ``"int8"``: a callable returning an iterable, or an
             iterable, of float32 image batches [B, H, W, 3] of real training images after the
             evaluation preprocessing (raw pixels in [0, 255]); elements may also be
@@ -115,12 +116,13 @@ def export_tflite(model, path, quantization="float32", representative_data=None,
         )
 
     with atomic_output(path) as tmp:
-        elementwise = lrn_as_elementwise_ops(model) if quantization != "int8" else \
-            contextlib.nullcontext()
-        with tempfile.TemporaryDirectory() as saved_model_dir, elementwise:
+        with tempfile.TemporaryDirectory() as saved_model_dir, lrn_as_elementwise_ops(model):
             converter = _converter(model, saved_model_dir)
-            _configure(converter, quantization, representative_data, int8_io)
-            flatbuffer = converter.convert()
+            _configure(converter, quantization, representative_data)
+            if quantization == "int8":
+                flatbuffer = _full_integer(converter, INT8_IO_TYPES.get(int8_io, tf.float32))
+            else:
+                flatbuffer = converter.convert()
         with open(tmp, "wb") as f:
             f.write(flatbuffer)
     return path
@@ -144,7 +146,7 @@ def _converter(model, saved_model_dir):
     return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=[SIGNATURE_KEY])
 
 
-def _configure(converter, quantization, representative_data, int8_io):
+def _configure(converter, quantization, representative_data):
     # Builtin ops only everywhere: no SELECT_TF_OPS, so a model needing Flex ops fails to convert
     # instead of producing a file the plain LiteRT runtime cannot load.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -156,9 +158,27 @@ def _configure(converter, quantization, representative_data, int8_io):
     elif quantization == "int8":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.representative_dataset = _calibration_samples(representative_data)
-        if int8_io is not False:
-            converter.inference_input_type = INT8_IO_TYPES[int8_io]
-            converter.inference_output_type = INT8_IO_TYPES[int8_io]
+
+
+def _full_integer(converter, io_type):
+    """The full-integer flatbuffer, with the ops under ``KEEP_FLOAT32_SCOPE`` left in float32.
+
+    Written out because the converter has no public switch to keep chosen ops float in a
+    full-integer model. It quantizes every op that has an int8 kernel, and TFLite's int8 SQRT and
+    DIV are scalar loops outside XNNPACK: they made the paper variant's int8 model slower than its
+    float32 one (LRN's own op is float-only and slow too). These are the two calls the converter
+    makes itself (calibrate, then the MLIR quantizer), with the quantizer's node denylist that
+    ``tf.lite.experimental.QuantizationDebugger`` also uses. TF is pinned to 2.21 (setup.cfg);
+    tests check the resulting op types.
+    """
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    converter._experimental_calibrate_only = True  # pylint: disable=protected-access
+    calibrated = converter.convert()
+    keep_float = [name for name in _tensor_names(calibrated)
+                  if f"/{KEEP_FLOAT32_SCOPE}/" in name]
+    return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type,
+                         denylisted_nodes=keep_float or None)
 
 
 def _calibration_samples(representative_data):
@@ -254,6 +274,15 @@ def _dequantize(values, details):
         return np.array(values, dtype=np.float32)
     scale, zero_point = details["quantization"]
     return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def _tensor_names(flatbuffer):
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(flatbuffer)
+    return [subgraph.Tensors(t).Name().decode()
+            for subgraph in (model.Subgraphs(s) for s in range(model.SubgraphsLength()))
+            for t in range(subgraph.TensorsLength())]
 
 
 def ops(path):
