@@ -10,7 +10,10 @@ and the input pipeline on its own, all in one run.
    tensors and through the real ``tf.data`` pipeline from encoded JPEGs;
 3. the training input pipeline alone (decode, the paper's crop, photometric distortions);
 4. inference: batch-1 latency (median, p90) and batch-``batch_size`` throughput of the Keras model,
-   the SavedModel, TFLite float32/float16/int8 (XNNPACK, threads = cores) and ONNX Runtime.
+   the SavedModel, TFLite float32/float16/int8 (XNNPACK, threads = cores) and ONNX Runtime;
+5. on request (``settings``, not in the default run): the runtime settings worth trying, each
+   against the default - ONNX Runtime session options and graph optimisation levels, TFLite
+   threads and XNNPACK, TF intra-/inter-op threads and ``steps_per_execution`` for training.
 
 Every rate is also shown as achieved GFLOP/s (2 x multiply-adds x images/s; training counted as
 3 x the forward pass) and as a share of the fp32 roofline. Warm-up steps are excluded and medians
@@ -24,6 +27,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -31,7 +36,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-SECTIONS = ("roofline", "train", "pipeline", "inference")
+SECTIONS = ("roofline", "train", "pipeline", "inference", "settings")
+DEFAULT_SECTIONS = "roofline,train,pipeline,inference"
 # The CPU flags that decide which kernels TF, XNNPACK and ONNX Runtime can use.
 FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
                      "amx_bf16", "amx_int8", "avx_vnni")
@@ -58,7 +64,8 @@ class BenchmarkConfig:
             mixed_bfloat16 where the CPU has bf16 instructions or a GPU is present, plus
             mixed_float16 on a GPU.
         xla: ``both``, ``on`` or ``off``: train steps with and/or without ``jit_compile``.
-        sections: comma-separated subset of roofline,train,pipeline,inference.
+        sections: comma-separated subset of roofline,train,pipeline,inference,settings
+            (settings: the runtime settings sweep, a few minutes more; not in the default run).
         matmul_size: side of the square matrices of the roofline measurement.
     """
 
@@ -71,7 +78,7 @@ class BenchmarkConfig:
     warmup: int = 2
     precisions: str = "auto"
     xla: str = "both"
-    sections: str = ",".join(SECTIONS)
+    sections: str = DEFAULT_SECTIONS
     matmul_size: int = 2048
 
     def resolved(self):
@@ -166,7 +173,7 @@ class _StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
-def training_model(config, precision, jit_compile):
+def training_model(config, precision, jit_compile, steps_per_execution=1):
     from inception_keras.model import GoogLeNet
     from inception_keras.training import TrainConfig, compile_for_training
 
@@ -178,7 +185,8 @@ def training_model(config, precision, jit_compile):
         keras.mixed_precision.set_global_policy("float32")
     # The paper's recipe: SGD, momentum 0.9, Polyak averaging (EMA) - the real training step.
     train_config = TrainConfig(variant=config.variant, image_size=config.image_size,
-                               recipe="paper", jit_compile=jit_compile, precision=precision)
+                               recipe="paper", jit_compile=jit_compile, precision=precision,
+                               steps_per_execution=steps_per_execution)
     return compile_for_training(model, train_config, steps_per_epoch=1000)
 
 
@@ -190,16 +198,41 @@ def synthetic_batches(config, classes=1000):
         (tf.constant(images, tf.float32), tf.constant(labels, tf.int32))).repeat()
 
 
-def train_throughput(config, precision, jit_compile, dataset):
-    """Median images/s of ``fit``'s training step over ``config.repeats`` steps after warm-up."""
+def train_throughput(config, precision, jit_compile, dataset, steps_per_execution=1):
+    """Median images/s of ``fit``'s training step over ``config.repeats`` steps after warm-up.
+
+    With ``steps_per_execution`` N, each timed call runs N steps (Keras calls batch callbacks
+    once per call), so ``repeats`` calls of N steps are timed.
+    """
     from inception_keras.training import training_targets
 
-    model = training_model(config, precision, jit_compile)
+    model = training_model(config, precision, jit_compile, steps_per_execution)
     timer = _StepTimer()
-    steps = config.warmup + config.repeats
+    steps = (config.warmup + config.repeats) * steps_per_execution
     model.fit(training_targets(dataset.repeat(), 1000), steps_per_epoch=steps, epochs=1,
               callbacks=[timer], verbose=0)
-    return config.batch_size / statistics.median(timer.times[config.warmup:])
+    seconds_per_call = statistics.median(timer.times[config.warmup:])
+    return config.batch_size * steps_per_execution / seconds_per_call
+
+
+def train_throughput_in_subprocess(config, environment=None, steps_per_execution=1):
+    """:func:`train_throughput` (float32, in-memory, no XLA) in a fresh Python with
+    ``environment`` added: TF reads its thread counts (``TF_NUM_INTRAOP_THREADS``,
+    ``TF_NUM_INTEROP_THREADS``) once, at start-up, so they cannot change within a process, and
+    a fresh process also keeps other runtimes' idle threads out of the measurement."""
+    code = ("import json, sys\n"
+            "from inception_keras import benchmark as b\n"
+            "c = b.BenchmarkConfig(**json.loads(sys.argv[1]))\n"
+            "print(b.train_throughput(c, 'float32', False, b.synthetic_batches(c), "
+            "int(sys.argv[2])))\n")
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(dataclasses.asdict(config)),
+         str(steps_per_execution)],
+        env={**os.environ, **(environment or {})}, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"the training measurement with {environment} failed:\n"
+                           f"{result.stderr[-2000:]}")
+    return float(result.stdout.strip().splitlines()[-1])
 
 
 def jpeg_folder(directory, count, image_size, classes=4):
@@ -289,6 +322,65 @@ def _runner(label, path):
     return load_runner(path)
 
 
+def setting_variants():
+    """``[(artefact label, setting, runner factory(path))]``: the default first per artefact."""
+    import onnxruntime
+
+    from inception_keras.export.onnx import OnnxRunner
+    from inception_keras.export.tflite import TFLiteRunner
+
+    cores = os.cpu_count()
+    level = onnxruntime.GraphOptimizationLevel
+    onnx = [
+        ("default (all graph optimisations, threads = cores)", {}),
+        ("graph optimisation extended (no NCHWc layout)",
+         dict(graph_optimization_level=level.ORT_ENABLE_EXTENDED)),
+        ("graph optimisation basic", dict(graph_optimization_level=level.ORT_ENABLE_BASIC)),
+        ("intra-op threads 1", dict(intra_op_num_threads=1)),
+        ("no spin-waiting", {"session.intra_op.allow_spinning": "0"}),
+        (f"parallel execution, inter-op threads {cores}",
+         dict(execution_mode=onnxruntime.ExecutionMode.ORT_PARALLEL, inter_op_num_threads=cores)),
+    ]
+    variants = [("ONNX", name, lambda path, o=options: OnnxRunner(path, session_options=o))
+                for name, options in onnx]
+    for label in ("TFLite float32", "TFLite int8"):
+        variants += [
+            (label, f"default (XNNPACK, threads = cores = {cores})",
+             lambda path: TFLiteRunner(path, num_threads=cores)),
+            (label, "XNNPACK, threads 1 (LiteRT's own default)",
+             lambda path: TFLiteRunner(path, num_threads=1)),
+            (label, "builtin kernels, no XNNPACK",
+             lambda path: TFLiteRunner(path, num_threads=cores, xnnpack=False)),
+        ]
+    return variants
+
+
+def settings_rows(config, paths, image, batch, log=print):
+    """The settings sweep: inference variants, then float32 training variants; each row with
+    its rate relative to the first (default) row of its group."""
+    rows = []
+    for label, setting, factory in setting_variants():
+        median, _, rate = inference_timings(factory(paths[label]), image, batch,
+                                            config.latency_repeats, config.repeats, config.warmup)
+        rows.append(dict(group=label, setting=setting, latency_ms=median, images_per_sec=rate))
+        log(f"  settings {label}, {setting}: {median:.2f} ms batch-1, {rate:.1f} img/s")
+    # Each in a fresh process (see train_throughput_in_subprocess), the default included.
+    train = [("default (TF threads = cores, steps_per_execution 1)", {}, 1),
+             ("steps_per_execution 4", {}, 4),
+             ("TF inter-op threads 1", {"TF_NUM_INTEROP_THREADS": "1"}, 1),
+             ("TF intra-op threads 1", {"TF_NUM_INTRAOP_THREADS": "1"}, 1)]
+    for setting, environment, steps_per_execution in train:
+        rate = train_throughput_in_subprocess(config, environment, steps_per_execution)
+        rows.append(dict(group="train float32", setting=setting, latency_ms=None,
+                         images_per_sec=rate))
+        log(f"  settings train float32, {setting}: {rate:.1f} img/s")
+    defaults = {}
+    for row in rows:
+        default = defaults.setdefault(row["group"], row["images_per_sec"])
+        row["relative"] = row["images_per_sec"] / default
+    return rows
+
+
 # --------------------------------------------------------------------------------------------
 # The run and its report
 # --------------------------------------------------------------------------------------------
@@ -302,6 +394,7 @@ class Report:
     train: list = dataclasses.field(default_factory=list)
     pipeline: dict = dataclasses.field(default_factory=dict)
     inference: list = dataclasses.field(default_factory=list)
+    settings: list = dataclasses.field(default_factory=list)
     targets: list = dataclasses.field(default_factory=list)
     seconds: float = 0.0
 
@@ -342,6 +435,14 @@ class Report:
                             [(r["artefact"], f"{r['latency_ms']:.2f}", f"{r['latency_p90_ms']:.2f}",
                               f"{r['images_per_sec']:.1f}", f"{r['gflops']:.0f}",
                               _pct(r["roofline_share"])) for r in self.inference])
+            lines.append("")
+        if self.settings:
+            lines += _table(("settings", "setting", "batch-1 ms",
+                             f"batch-{self.config['batch_size']} img/s", "vs default"),
+                            [(r["group"], r["setting"],
+                              "-" if r["latency_ms"] is None else f"{r['latency_ms']:.2f}",
+                              f"{r['images_per_sec']:.1f}", f"{r['relative']:.2f}x")
+                             for r in self.settings])
             lines.append("")
         if self.targets:
             lines += _table(("target", "measured", "goal", "met"),
@@ -413,11 +514,12 @@ def run(config=BenchmarkConfig(), log=print):
             report.pipeline = dict(images_per_sec=rate,
                                    ratio_to_training=rate / fastest if fastest else None)
             log(f"  pipeline: {rate:.0f} img/s")
-        if "inference" in sections:
+        if {"inference", "settings"} & set(sections):
             _, paths = inference_artefacts(config, os.path.join(scratch, "export"))
             rng = np.random.default_rng(1)
             batch = rng.uniform(0, 255, (config.batch_size, config.image_size, config.image_size,
                                          3)).astype(np.float32)
+        if "inference" in sections:
             for label, path in paths.items():
                 runner = _runner(label, path)
                 median, p90, rate = inference_timings(runner, batch[:1], batch,
@@ -429,6 +531,8 @@ def run(config=BenchmarkConfig(), log=print):
                                              roofline_share=share(gflops)))
                 log(f"  inference {label}: {median:.2f} ms batch-1, {rate:.1f} img/s")
                 del runner
+        if "settings" in sections:
+            report.settings = settings_rows(config, paths, batch[:1], batch, log)
     report.targets = targets(report)
     report.seconds = time.perf_counter() - started
     return report

@@ -337,15 +337,26 @@ def _input_layer(input_tensor, input_shape, aux_logits):
 
 
 def inference_model(model):
-    """The model without aux heads: same layers and weights, one output, ``predictions``.
+    """The model without aux heads, in float32: one output, ``predictions``, the same weights.
 
     Dropout is inactive whenever the model is called for inference (``training=False``, the
     default of ``predict``, ``model.export`` and the converters), so no layer needs removing.
-    Every exporter uses this.
+    A model built under a mixed-precision policy (``--precision mixed_bfloat16``) comes back as
+    float32 copies of its layers holding the same weights: TFLite and ONNX have no bfloat16
+    kernels, and the exports and the reference they are verified against compute the same thing.
+    Otherwise the layers are the model's own. Every exporter and runner uses this.
     """
-    if len(model.outputs) == 1:
+    if len(model.outputs) != 1:
+        model = keras.Model(model.inputs, model.get_layer("predictions").output, name=model.name)
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
         return model
-    return keras.Model(model.inputs, model.get_layer("predictions").output, name=model.name)
+
+    def as_float32(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=as_float32)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def feature_model(model, end_points):

@@ -46,6 +46,25 @@ def test_quick_run_measures_every_section(tmp_path, capsys):
     assert all(isinstance(t["met"], bool) for t in report["targets"])
 
 
+def test_quick_settings_sweep(capsys):
+    assert main(["benchmark", "--quick", "--sections", "settings", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert not report["train"] and not report["inference"]  # only the section asked for
+    rows = report["settings"]
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    assert groups == ["ONNX", "TFLite float32", "TFLite int8", "train float32"]
+    for group in groups:
+        members = [r for r in rows if r["group"] == group]
+        assert members[0]["setting"].startswith("default") and len(members) >= 3
+        for row in members:
+            assert row["images_per_sec"] > 0
+            assert row["relative"] == pytest.approx(
+                row["images_per_sec"] / members[0]["images_per_sec"])
+    settings = {r["setting"] for r in rows}
+    assert {"steps_per_execution 4", "TF inter-op threads 1", "TF intra-op threads 1",
+            "builtin kernels, no XNNPACK", "graph optimisation basic"} <= settings
+
+
 def test_bad_sections_are_a_clear_error(capsys):
     assert main(["benchmark", "--sections", "train,warp-drive"]) == 2
     assert "warp-drive" in capsys.readouterr().err

@@ -176,6 +176,31 @@ def test_uint8_io_on_a_tiny_model(tmp_path):
     np.testing.assert_allclose(runner(images), model.predict(images, verbose=0), atol=0.02)
 
 
+@pytest.mark.parametrize("flavour", ["float32", "int8"])
+def test_tflite_runner_without_xnnpack_computes_the_same(paper_tflite, held_out, flavour):
+    default = tflite.TFLiteRunner(paper_tflite[flavour])(held_out[:2])
+    builtin = tflite.TFLiteRunner(paper_tflite[flavour], num_threads=1, xnnpack=False)
+    # Float kernels differ in summation order only. int8 kernels round differently (XNNPACK's
+    # requantization is not TFLite's reference one) and that compounds over 57 layers: 0.047 seen.
+    atol = 1e-5 if flavour == "float32" else 0.08
+    outputs = builtin(held_out[:2])
+    np.testing.assert_allclose(outputs, default, rtol=0, atol=atol)
+    assert (outputs.argmax(-1) == default.argmax(-1)).all()
+
+
+def test_mixed_precision_model_exports_float32(held_out, tmp_path):
+    """A model trained under mixed_bfloat16 exports: TFLite has no bfloat16 kernels."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=CLASSES, aux_logits=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    path = tflite.export_tflite(model, tmp_path / "mixed.tflite")
+    assert "LOCAL_RESPONSE_NORMALIZATION" not in tflite.ops(path)  # still the fast LRN form
+    expected = ik.inference_model(model).predict(held_out[:2], verbose=0)
+    np.testing.assert_allclose(tflite.TFLiteRunner(path)(held_out[:2]), expected, atol=1e-5)
+
+
 def test_full_int8_needs_representative_data(paper_model, tmp_path):
     target = tmp_path / "int8.tflite"
     with pytest.raises(ValueError, match="representative_data"):
@@ -322,6 +347,19 @@ def test_onnx_export(variant, opset, paper_model, bn_model, held_out, tmp_path):
     runner = onnx_export.OnnxRunner(path, threads=1)
     for batch in (held_out[:1], held_out[:3]):
         np.testing.assert_allclose(runner(batch), keras_probabilities(model, batch), rtol=0, atol=1e-5)
+
+
+def test_onnx_runner_session_options(tmp_path):
+    import onnxruntime
+
+    model, images = tiny_model(), rendered(2, seed=5, size=32)[0]
+    path = onnx_export.export_onnx(model, tmp_path / "tiny.onnx")
+    options = {"graph_optimization_level": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+               "session.intra_op.allow_spinning": "0"}
+    runner = onnx_export.OnnxRunner(path, session_options=options)
+    np.testing.assert_allclose(runner(images), model.predict(images, verbose=0), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="graph_optimisation_level"):
+        onnx_export.OnnxRunner(path, session_options={"graph_optimisation_level": 1})
 
 
 def test_onnx_rejects_old_opset(bn_model, tmp_path):

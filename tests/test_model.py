@@ -269,6 +269,30 @@ def test_inference_model_strips_aux_heads():
     assert ik.inference_model(inference) is inference
 
 
+def test_inference_model_of_a_mixed_precision_model_is_float32():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, aux_logits=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    inference = ik.inference_model(model)
+    assert {layer.dtype_policy.name for layer in inference.layers} == {"float32"}
+    assert inference.output.dtype == "float32"
+    assert [w.name for w in inference.weights] == [w.name for w in inference_weights(model)]
+    for copy, original in zip(inference.weights, inference_weights(model)):
+        np.testing.assert_array_equal(copy.numpy(), original.numpy())
+    x = np.random.default_rng(4).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    mixed = keras.ops.convert_to_numpy(model(x, training=False)[0]).astype("float32")
+    # bfloat16 keeps 8 bits of mantissa: the float32 copy agrees to bfloat16 rounding only.
+    np.testing.assert_allclose(inference.predict(x, verbose=0), mixed, atol=0.02)
+    assert ik.inference_model(inference) is inference  # already float32: unchanged
+
+
+def inference_weights(model):
+    """The weights of ``model``'s layers that the main head uses (aux heads excluded)."""
+    return [w for layer in model.layers if not layer.name.startswith("aux") for w in layer.weights]
+
+
 def test_feature_model_end_points():
     model = ik.GoogLeNet(input_shape=(96, 96, 3))
     features = ik.feature_model(model, ["inception_3b", "inception_4e", "pool5"])

@@ -13,6 +13,7 @@ import numpy as np
 
 from inception_keras.export.tflite import INPUT_NAME, OUTPUT_NAME, atomic_output, serving_endpoint
 from inception_keras.layers import lrn_as_elementwise_ops
+from inception_keras.model import inference_model
 
 
 def export_onnx(model, path, opset=17):
@@ -39,6 +40,7 @@ def export_onnx(model, path, opset=17):
 
     if int(opset) != opset or opset < 13:
         raise ValueError(f"`opset` must be an integer >= 13; got {opset!r}.")
+    model = inference_model(model)  # first: a float32 copy of a mixed-precision model is new layers
     _, fn, signature = serving_endpoint(model)
     function = tf.function(fn, input_signature=signature)
     with atomic_output(path) as tmp, lrn_as_elementwise_ops(model):
@@ -53,15 +55,26 @@ class OnnxRunner:
 
     ``runner(images)`` takes float32 [B, H, W, 3] raw pixels (any B) and returns float32
     probabilities [B, classes]. ``threads`` sets the intra-op thread count (``None``: the
-    runtime's default, one per physical core).
+    runtime's default, one per physical core). ``session_options`` sets anything else:
+    ``onnxruntime.SessionOptions`` attributes by name (``graph_optimization_level``,
+    ``execution_mode``, ...) and dotted session config keys (``"session.intra_op.allow_spinning"``).
+    ONNX Runtime's defaults measured fastest of those tried (``inception-keras benchmark
+    --sections settings``).
     """
 
-    def __init__(self, path, threads=None):
+    def __init__(self, path, threads=None, session_options=None):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = int(threads)
+        for key, value in (session_options or {}).items():
+            if "." in key:
+                options.add_session_config_entry(key, str(value))
+            elif hasattr(options, key):
+                setattr(options, key, value)
+            else:
+                raise ValueError(f"unknown ONNX Runtime session option {key!r}.")
         self.path = os.fspath(path)
         self._session = onnxruntime.InferenceSession(
             self.path, sess_options=options, providers=["CPUExecutionProvider"]
