@@ -47,8 +47,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     def call(self, inputs, training=None):
         # TF has no reduced-precision CPU kernel for LRN: compute it in float32.
         x = tf.cast(inputs, tf.float32)
-        # Training takes the faster written-out gradient; inference and export graphs keep TF's
-        # single LRN op (a builtin in TFLite and ONNX).
+        # Training takes the faster written-out gradient, exports the elementwise form their
+        # runtimes run fast; Keras/SavedModel inference keeps TF's single LRN op.
         if training:
             outputs = self._lrn_fast_gradient(x)
         elif self.elementwise_inference:
