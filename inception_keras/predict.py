@@ -122,8 +122,9 @@ def predict(model, images, top_k=5, batch_size=32, image_size=None,
     # Input order, for predictions and errors alike.
     order = {path: i for i, path in enumerate(map(os.fspath, images))}
     order.update({path: len(order) + i for i, path in enumerate(files) if path not in order})
+    path = getattr(runner, "path", None)
     return Predictions(
-        model=os.fspath(getattr(runner, "path", model)),
+        model=os.fspath(path) if path is not None else type(runner).__name__,
         predictions=[found[path] for path in dict.fromkeys(files) if path in found],
         errors=dict(sorted(errors.items(), key=lambda item: order.get(item[0], len(order)))),
     )

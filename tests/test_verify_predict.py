@@ -238,3 +238,21 @@ def test_predict_rejects_a_bad_model_or_top_k(exported, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(ValueError, match="top_k"):
         predict(exported["checkpoint"], exported["images"], top_k=0)
+
+
+def test_predict_with_a_plain_callable_runner(tmp_path):
+    """Any object with ``input_shape``, ``num_classes`` and ``__call__`` works, ``path`` or not."""
+
+    class MeanBrightness:
+        input_shape, num_classes = (None, 32, 32, 3), 2
+
+        def __call__(self, images):
+            bright = images.mean(axis=(1, 2, 3)) / 255
+            return np.stack([1 - bright, bright], axis=-1)
+
+    shapes.write_images(tmp_path, 3, image_size=32)
+    result = predict(MeanBrightness(), [tmp_path], top_k=1)
+    assert result.model == "MeanBrightness" and not result.errors
+    assert len(result.predictions) == 3
+    for prediction in result.predictions:
+        assert prediction.labels[0] in ("0", "1") and 0.5 <= prediction.probabilities[0] <= 1
