@@ -17,7 +17,9 @@ def test_multiply_adds_match_the_paper_count():
 
 def test_quick_run_measures_every_section(tmp_path, capsys):
     output = tmp_path / "bench.json"
-    assert main(["benchmark", "--quick", "--json", "--output", str(output)]) == 0
+    # One run for every section, settings included (it shares the exported artefacts).
+    assert main(["benchmark", "--quick", "--json", "--output", str(output), "--sections",
+                 "roofline,train,pipeline,inference,settings"]) == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out)  # stdout is only the JSON document
     assert report == json.loads(output.read_text())
@@ -45,11 +47,6 @@ def test_quick_run_measures_every_section(tmp_path, capsys):
     assert any("pipeline" in n for n in names) and any("int8" in n for n in names)
     assert all(isinstance(t["met"], bool) for t in report["targets"])
 
-
-def test_quick_settings_sweep(capsys):
-    assert main(["benchmark", "--quick", "--sections", "settings", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert not report["train"] and not report["inference"]  # only the section asked for
     rows = report["settings"]
     groups = list(dict.fromkeys(r["group"] for r in rows))
     assert groups == ["ONNX", "TFLite float32", "TFLite int8", "train float32"]
@@ -63,6 +60,12 @@ def test_quick_settings_sweep(capsys):
     settings = {r["setting"] for r in rows}
     assert {"steps_per_execution 4", "TF inter-op threads 1", "TF intra-op threads 1",
             "builtin kernels, no XNNPACK", "graph optimisation basic"} <= settings
+
+
+def test_default_run_leaves_out_the_settings_sweep():
+    config = benchmark.BenchmarkConfig().resolved()
+    assert "settings" not in config.section_list()
+    assert set(config.section_list()) == set(benchmark.SECTIONS) - {"settings"}
 
 
 def test_bad_sections_are_a_clear_error(capsys):

@@ -122,6 +122,16 @@ def _read_json(path):
         return json.load(f)
 
 
+def json_field(path, key):
+    """``key`` of the JSON object in ``path``; ``None`` when the file is missing, unreadable, not
+    a JSON object or lacks the key (for optional metadata, where absence is not an error)."""
+    try:
+        with open(path) as f:
+            return json.load(f).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def write_manifest(directory, model, class_names=None, source=None, training_config=None):
     """Writes ``manifest.json`` describing every file already in ``directory``."""
     import keras

@@ -5,7 +5,6 @@
 every exported artefact are scored by the same code.
 """
 
-import json
 import os
 
 import keras
@@ -85,18 +84,14 @@ def class_names(path):
     (every format), the SavedModel's ``assets/class_names.txt``, ``train_config.json`` beside a
     ``.keras`` checkpoint.
     """
-    from inception_keras.export import MANIFEST
+    from inception_keras.export import MANIFEST, json_field
     from inception_keras.export.saved_model import CLASS_NAMES_ASSET
     from inception_keras.training import TRAIN_CONFIG_FILE
 
     path = os.fspath(path)
     directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     for name in (MANIFEST, TRAIN_CONFIG_FILE):
-        try:
-            with open(os.path.join(directory, name)) as f:
-                names = json.load(f).get("class_names")
-        except (OSError, ValueError, AttributeError):
-            continue
+        names = json_field(os.path.join(directory, name), "class_names")
         if names:
             return tuple(str(n) for n in names)
     asset = os.path.join(directory, "assets", CLASS_NAMES_ASSET)

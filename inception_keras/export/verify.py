@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from inception_keras import data, preprocessing
-from inception_keras.export import MANIFEST, file_hashes, run_data_config
+from inception_keras.export import MANIFEST, file_hashes, json_field, run_data_config
 from inception_keras.export.runners import artefact_format, load_runner
 
 
@@ -203,7 +203,7 @@ def verify(directory, images=None, data_config=None, reference=None, max_images=
     if not found:
         raise ValueError(f"{directory!r} holds no SavedModel, .tflite or .onnx artefact.")
     file_problems = check_files(directory)
-    source = _manifest_source(directory)
+    source = json_field(os.path.join(directory, MANIFEST), "source")
     if reference is None:
         reference = source if source and os.path.isfile(source) else found[0][1]
     reference_runner = load_runner(reference)
@@ -235,12 +235,6 @@ def verify(directory, images=None, data_config=None, reference=None, max_images=
 _LABELS = {"keras": "Keras", "saved_model": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 
 
-def _manifest_source(directory):
-    try:
-        with open(os.path.join(directory, MANIFEST)) as f:
-            return json.load(f).get("source")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _run(runner, inputs, batch_size=32):
