@@ -240,7 +240,7 @@ class TFLiteRunner:
 
     ``num_threads`` defaults to one per core: LiteRT's own default is a single thread, which
     measured half the speed on 2 cores (``inception-keras benchmark --sections settings``).
-    ``xnnpack=False`` runs TFLite's builtin kernels only (4-5x slower; for comparison).
+    ``xnnpack=False`` runs TFLite's builtin kernels only (4-6x slower; for comparison).
     """
 
     def __init__(self, path, num_threads=None, xnnpack=True):
