@@ -315,15 +315,6 @@ def inference_artefacts(config, directory):
     return model, paths
 
 
-def _runner(label, path):
-    from inception_keras.export.runners import load_runner
-    from inception_keras.export.tflite import TFLiteRunner
-
-    if label.startswith("TFLite"):
-        return TFLiteRunner(path, num_threads=os.cpu_count())  # XNNPACK, threads = cores
-    return load_runner(path)
-
-
 def setting_variants():
     """``[(artefact label, setting, runner factory(path))]``: the default first per artefact."""
     import onnxruntime
@@ -483,6 +474,7 @@ def run(config=BenchmarkConfig(), log=print):
         roofline = report.roofline.get("float32")
         return gflops / roofline if roofline else None
 
+    from inception_keras.export.runners import load_runner
     from inception_keras.model import GoogLeNet, inference_model
 
     train_macs = multiply_adds(GoogLeNet(input_shape=(config.image_size, config.image_size, 3),
@@ -522,7 +514,7 @@ def run(config=BenchmarkConfig(), log=print):
                                          3)).astype(np.float32)
         if "inference" in sections:
             for label, path in paths.items():
-                runner = _runner(label, path)
+                runner = load_runner(path)  # TFLite: XNNPACK, one thread per core
                 median, p90, rate = inference_timings(runner, batch[:1], batch,
                                                       config.latency_repeats, config.repeats,
                                                       config.warmup)
