@@ -235,8 +235,6 @@ def verify(directory, images=None, data_config=None, reference=None, max_images=
 _LABELS = {"keras": "Keras", "saved_model": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 
 
-
-
 def _run(runner, inputs, batch_size=32):
     return np.concatenate([np.asarray(runner(inputs[i:i + batch_size]), np.float32)
                            for i in range(0, len(inputs), batch_size)])
