@@ -114,11 +114,19 @@ def _export(args):
     path = export_checkpoint(args.checkpoint, args.output, name=args.name, version=args.version,
                              formats=args.formats.split(","),
                              tflite_quantizations=args.tflite.split(","),
-                             calibration_images=args.calibration_images, onnx_opset=args.opset,
+                             calibration_images=args.calibration_images,
+                             calibration_dir=args.calibration_dir, onnx_opset=args.opset,
                              overwrite=args.overwrite)
     print(f"Exported to {path}:")
     for file in sorted(os.listdir(path)):
         print(f"  {file}")
+
+
+def _convert(args):
+    from inception_keras.convert import convert, metadata_path
+
+    path = convert(args.source, args.output, overwrite=args.overwrite)
+    print(f"Wrote {path} and {metadata_path(path)} (class names, provenance).")
 
 
 def _verify(args):
@@ -161,6 +169,8 @@ def _benchmark(args):
 
 
 def build_parser():
+    from inception_keras.architecture import VARIANTS
+
     parser = argparse.ArgumentParser(
         prog="inception-keras",
         description="GoogLeNet / Inception v1 (Szegedy et al., CVPR 2015) for Keras 3 on TensorFlow.",
@@ -172,8 +182,9 @@ def build_parser():
         description="Build the network and print the paper's Table 1 columns computed from the "
         "live model, with the paper's published params and ops beside ours.",
     )
-    summary.add_argument("--variant", choices=("paper", "bn"), default="paper",
-                         help="'paper' (Table 1 with LRN, default) or 'bn' (BatchNorm, no LRN)")
+    summary.add_argument("--variant", choices=tuple(VARIANTS), default="paper",
+                         help="'paper' (Table 1 with LRN, default), 'bn' (BatchNorm, no LRN) or "
+                         "'slim' (TF-slim's Inception v1)")
     summary.add_argument("--input-size", type=int, default=224, metavar="PIXELS",
                          help="square input size (default 224, at least 32)")
     summary.add_argument("--classes", type=int, default=1000, help="number of classes (default 1000)")
@@ -241,9 +252,25 @@ def build_parser():
                         help="TFLite variants (default all four)")
     export.add_argument("--calibration-images", type=int, default=256,
                         help="training images used to calibrate int8 (default 256)")
+    export.add_argument("--calibration-dir", metavar="FOLDER",
+                        help="calibrate int8 with the images under this folder instead of the "
+                        "training data (for a converted ImageNet model)")
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing version")
     export.set_defaults(func=_export)
+
+    convert = commands.add_parser(
+        "convert", help="published ImageNet weights (BVLC Caffe, TF-slim) as a .keras model",
+        description="Convert BVLC's GoogLeNet (.caffemodel, the paper's network: variant paper, "
+        "with its two aux heads) or TF-slim's Inception v1 (checkpoint; variant slim) into a "
+        ".keras model built by this package, with the ImageNet class names in a JSON file beside "
+        "it. SOURCE 'bvlc' or 'slim' downloads the published file once into the Keras cache.",
+    )
+    convert.add_argument("source", help="'bvlc', 'slim', a .caffemodel, a TF-slim checkpoint "
+                         "prefix (.../inception_v1.ckpt) or its .tar.gz")
+    convert.add_argument("--output", required=True, help="the .keras file to write")
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    convert.set_defaults(func=_convert)
 
     from inception_keras.export.verify import Tolerances
 
@@ -313,8 +340,13 @@ def main(argv=None):
         subparser, presets = parser.presets
         subparser.set_defaults(**presets[args.preset])
         args = parser.parse_args(argv)
+    from inception_keras.pretrained import DownloadError
+
     try:
         return args.func(args) or 0  # verify and predict return 1 for a failed check or file
+    except DownloadError as error:  # not the user's mistake: the data could not be had
+        print(f"inception-keras {args.command}: error: {error}", file=sys.stderr)
+        return 1
     except ValueError as error:  # bad arguments or input: a message, not a traceback
         print(f"inception-keras {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -7,130 +7,72 @@ Every layer carries the paper's name (``conv1``, ``conv2``, ``inception_3a`` ...
 ``aux1``, ``aux2``, ``fc``), so any block's output is ``model.get_layer("inception_4d").output``
 (see :func:`feature_model`).
 
-Where other ports differ from the paper, we follow the paper: torchvision and TF-slim use a 3x3
-convolution in the "5x5" branch and torchvision a final dropout of 0.2 and a 2x2 last max-pool,
-because their ImageNet weights were trained that way; here the "5x5" branch is 5x5, the dropout 0.4
-and every max-pool 3x3/2, as in Table 1.
+The network comes in variants (:data:`VARIANTS`), each a handful of named choices read by the one
+builder. ``"paper"`` is Table 1 exactly, with the semantics of the BVLC Caffe model its authors' lab
+published (so those ImageNet weights load unchanged); ``"slim"`` is TF-slim's (and torchvision's)
+Inception v1, which differs from the paper where its ImageNet weights were trained differently: a
+3x3 convolution in the "5x5" branch, BatchNorm, a 2x2 last max-pool and a final dropout of 0.2.
 """
-
-import dataclasses
-import os
 
 import keras
 
+from inception_keras import pretrained
+from inception_keras.architecture import (  # noqa: F401 (re-exported: the model's tables)
+    AUX_CONV_FILTERS,
+    AUX_DROPOUT,
+    AUX_FC_UNITS,
+    AUX_HEADS,
+    AUX_LOSS_WEIGHT,
+    AUX_POOL,
+    AUX_POOL_STRIDE,
+    CAFFE_MEAN_RGB,
+    LAST_POOL,
+    LRN,
+    OUTPUT_NAMES,
+    TABLE_1,
+    VARIANTS,
+    Conv,
+    Inception,
+    MaxPool,
+    Variant,
+    get_variant,
+)
 from inception_keras.layers import LocalResponseNormalization
 
-VARIANTS = ("paper", "bn")
 # With "same" padding every stage halves the size (rounding up), so any input works in principle;
 # below 32 pixels the last stages see a single pixel and the network stops making sense.
 MIN_INPUT_SIZE = 32
 DEFAULT_INPUT_SIZE = 224
 
-# The paper does not give its initialisation. He-normal is the standard for deep ReLU stacks and
-# lets the BN-free "paper" variant train from scratch; biases start at zero.
-KERNEL_INITIALIZER = "he_normal"
 
-
-@dataclasses.dataclass(frozen=True)
-class Conv:
-    """A convolution + ReLU row of Table 1 (``reduce`` rows are the 1x1 before conv2's 3x3)."""
-
-    name: str
-    filters: int
-    kernel: int
-    stride: int = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class MaxPool:
-    name: str
-    pool: int = 3
-    stride: int = 2
-
-
-@dataclasses.dataclass(frozen=True)
-class LRN:
-    """Local response normalisation; dropped by the ``bn`` variant."""
-
-    name: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Inception:
-    """One inception block: Table 1's six filter counts, in the paper's column order."""
-
-    name: str
-    n1x1: int
-    n3x3_reduce: int
-    n3x3: int
-    n5x5_reduce: int
-    n5x5: int
-    pool_proj: int
-
-    @property
-    def filters(self):
-        return (self.n1x1, self.n3x3_reduce, self.n3x3, self.n5x5_reduce, self.n5x5, self.pool_proj)
-
-    @property
-    def depth(self):
-        """Output channels: the four branches concatenated."""
-        return self.n1x1 + self.n3x3 + self.n5x5 + self.pool_proj
-
-
-# fmt: off
-# Table 1 of the paper, top to bottom, up to the classifier.
-#               name            #1x1 #3x3red #3x3 #5x5red #5x5 pool proj
-TABLE_1 = (
-    Conv(       "conv1",         filters=64, kernel=7, stride=2),
-    MaxPool(    "pool1"),
-    LRN(        "norm1"),
-    Conv(       "conv2_reduce",  filters=64, kernel=1),
-    Conv(       "conv2",         filters=192, kernel=3),
-    LRN(        "norm2"),
-    MaxPool(    "pool2"),
-    Inception(  "inception_3a",   64,  96, 128, 16,  32,  32),
-    Inception(  "inception_3b",  128, 128, 192, 32,  96,  64),
-    MaxPool(    "pool3"),
-    Inception(  "inception_4a",  192,  96, 208, 16,  48,  64),
-    Inception(  "inception_4b",  160, 112, 224, 24,  64,  64),
-    Inception(  "inception_4c",  128, 128, 256, 24,  64,  64),
-    Inception(  "inception_4d",  112, 144, 288, 32,  64,  64),
-    Inception(  "inception_4e",  256, 160, 320, 32, 128, 128),
-    MaxPool(    "pool4"),
-    Inception(  "inception_5a",  256, 160, 320, 32, 128, 128),
-    Inception(  "inception_5b",  384, 192, 384, 48, 128, 128),
-)
-# fmt: on
-
-# Auxiliary classifiers: the block they sit on, and the paper's head. Section 5 of the paper:
-# 5x5/3 average pool, 1x1 conv with 128 filters, FC 1024, dropout 70%, linear + softmax.
-AUX_HEADS = {"aux1": "inception_4a", "aux2": "inception_4d"}
-AUX_POOL, AUX_POOL_STRIDE, AUX_CONV_FILTERS, AUX_FC_UNITS, AUX_DROPOUT = 5, 3, 128, 1024, 0.7
-MAIN_DROPOUT = 0.4
-AUX_LOSS_WEIGHT = 0.3  # Section 5: "their loss is added to the total loss with a discount weight"
-OUTPUT_NAMES = ("predictions", "aux1", "aux2")
-
-
-def conv_unit(x, filters, kernel, stride=1, *, name, batch_norm=False):
-    """Convolution + ReLU (``batch_norm=True``: convolution without bias + BatchNorm + ReLU).
+def conv_unit(x, filters, kernel, stride=1, *, name, variant="paper", batch_norm=None):
+    """Convolution + ReLU, or for a BatchNorm variant convolution without bias + BatchNorm + ReLU.
 
     The convolution layer is named ``name``; with batch norm, ``name_bn`` and ``name_relu`` follow.
+    ``batch_norm=True`` is short for the ``"bn"`` variant.
     """
-    if not batch_norm:
+    variant = _resolve_variant(variant, batch_norm)
+    if not variant.batch_norm:
         return keras.layers.Conv2D(
             filters, kernel, strides=stride, padding="same", activation="relu",
-            kernel_initializer=KERNEL_INITIALIZER, name=name,
+            kernel_initializer=variant.initializer, name=name,
         )(x)
     x = keras.layers.Conv2D(
         filters, kernel, strides=stride, padding="same", use_bias=False,
-        kernel_initializer=KERNEL_INITIALIZER, name=name,
+        kernel_initializer=variant.initializer, name=name,
     )(x)
-    # Keras' BatchNormalization default epsilon (1e-3) as in keras.applications' inception_v3.
-    x = keras.layers.BatchNormalization(epsilon=1e-3, name=f"{name}_bn")(x)
+    # epsilon 1e-3: Keras' default, and TF-slim's (its checkpoint's statistics assume it).
+    x = keras.layers.BatchNormalization(epsilon=1e-3, scale=variant.bn_scale, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def inception_block(x, config, *, name=None, batch_norm=False):
+def _resolve_variant(variant, batch_norm):
+    if batch_norm is not None:  # the older spelling of variant="bn"
+        return VARIANTS["bn" if batch_norm else "paper"]
+    return get_variant(variant)
+
+
+def inception_block(x, config, *, name=None, variant="paper", batch_norm=None):
     """One inception block: [1x1] ‖ [1x1 reduce → 3x3] ‖ [1x1 reduce → 5x5] ‖ [3x3 max-pool → 1x1].
 
     Args:
@@ -140,7 +82,9 @@ def inception_block(x, config, *, name=None, batch_norm=False):
         name: block name (default ``config.name``); layers are named ``{name}_1x1``,
             ``{name}_3x3_reduce``, ``{name}_3x3``, ``{name}_5x5_reduce``, ``{name}_5x5``,
             ``{name}_pool``, ``{name}_pool_proj`` and the concatenated output ``{name}``.
-        batch_norm: add BatchNorm after each convolution (the ``bn`` variant).
+        variant: a name from :data:`VARIANTS` or a :class:`Variant`: BatchNorm or not, and the
+            third branch's kernel (``"slim"``'s "5x5" branch is a 3x3, named ``{name}_5x5`` still).
+        batch_norm: ``True`` is short for ``variant="bn"``.
 
     Returns:
         The block output with ``#1x1 + #3x3 + #5x5 + pool proj`` channels.
@@ -155,13 +99,15 @@ def inception_block(x, config, *, name=None, batch_norm=False):
     name = name or config.name
     if any(int(f) != f or f < 1 for f in config.filters):
         raise ValueError(f"`config` filter counts must be positive integers; got {config.filters}.")
+    variant = _resolve_variant(variant, batch_norm)
 
     def conv(y, filters, kernel, suffix):
-        return conv_unit(y, filters, kernel, name=f"{name}_{suffix}", batch_norm=batch_norm)
+        return conv_unit(y, filters, kernel, name=f"{name}_{suffix}", variant=variant)
 
     branch_1x1 = conv(x, config.n1x1, 1, "1x1")
     branch_3x3 = conv(conv(x, config.n3x3_reduce, 1, "3x3_reduce"), config.n3x3, 3, "3x3")
-    branch_5x5 = conv(conv(x, config.n5x5_reduce, 1, "5x5_reduce"), config.n5x5, 5, "5x5")
+    branch_5x5 = conv(conv(x, config.n5x5_reduce, 1, "5x5_reduce"), config.n5x5,
+                      variant.kernel_5x5, "5x5")
     pooled = keras.layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
     branch_pool = conv(pooled, config.pool_proj, 1, "pool_proj")
     return keras.layers.Concatenate(axis=-1, name=name)(
@@ -169,7 +115,8 @@ def inception_block(x, config, *, name=None, batch_norm=False):
     )
 
 
-def aux_head(x, classes, *, name, batch_norm=False, classifier_activation="softmax"):
+def aux_head(x, classes, *, name, variant="paper", batch_norm=None,
+             classifier_activation="softmax"):
     """An auxiliary classifier (training only): 5x5/3 avg pool → 1x1 conv 128 → FC 1024 →
     dropout 0.7 → linear → activation. 4x4x128 before the FC at a 224 input.
 
@@ -178,15 +125,56 @@ def aux_head(x, classes, *, name, batch_norm=False, classifier_activation="softm
     """
     size = min(int(x.shape[1]), int(x.shape[2]), AUX_POOL)
     x = keras.layers.AveragePooling2D(size, strides=AUX_POOL_STRIDE, name=f"{name}_pool")(x)
-    x = conv_unit(x, AUX_CONV_FILTERS, 1, name=f"{name}_conv", batch_norm=batch_norm)
+    variant = _resolve_variant(variant, batch_norm)
+    x = conv_unit(x, AUX_CONV_FILTERS, 1, name=f"{name}_conv", variant=variant)
     x = keras.layers.Flatten(name=f"{name}_flatten")(x)
     x = keras.layers.Dense(
-        AUX_FC_UNITS, activation="relu", kernel_initializer=KERNEL_INITIALIZER, name=f"{name}_fc1"
+        AUX_FC_UNITS, activation="relu", kernel_initializer=variant.initializer, name=f"{name}_fc1"
     )(x)
     x = keras.layers.Dropout(AUX_DROPOUT, name=f"{name}_dropout")(x)
     x = keras.layers.Dense(classes, name=f"{name}_fc2")(x)
     # float32 output even under a mixed-precision policy, for a numerically safe softmax and loss.
     return keras.layers.Activation(classifier_activation, dtype="float32", name=name)(x)
+
+
+def _stem_conv1(x, row, variant):
+    """conv1. Caffe pads 3 on every side; TF's "same" pads 2 before and 3 after at even sizes,
+    which shifts every output by a pixel against the BVLC weights."""
+    if variant.caffe_padding:
+        pad = row.kernel // 2
+        x = keras.layers.ZeroPadding2D(pad, name=f"{row.name}_pad")(x)
+        return keras.layers.Conv2D(row.filters, row.kernel, strides=row.stride, padding="valid",
+                                   activation="relu", kernel_initializer=variant.initializer,
+                                   name=row.name)(x)
+    return conv_unit(x, row.filters, row.kernel, row.stride, name=row.name, variant=variant)
+
+
+def _max_pool(x, pool, stride, name, caffe_padding):
+    """A strided max-pool. Caffe rounds the output size up without padding the front; TF's
+    "same" gives the same windows when the input size is even, so that is used where it can be.
+    Elsewhere one zero row and column at the end make "valid" round up too; that is exact here
+    because every pool follows a ReLU (or LRN of a ReLU), so no real value is below the zero."""
+    sizes = [x.shape[1], x.shape[2]]
+    if not caffe_padding or all(s is not None and _same_is_ceil(s, pool, stride) for s in sizes):
+        return keras.layers.MaxPooling2D(pool, strides=stride, padding="same", name=name)(x)
+    x = keras.layers.ZeroPadding2D(((0, stride - 1), (0, stride - 1)), name=f"{name}_pad")(x)
+    return keras.layers.MaxPooling2D(pool, strides=stride, padding="valid", name=name)(x)
+
+
+def _same_is_ceil(size, pool, stride):
+    """Whether TF's "same" pooling of ``size`` equals Caffe's round-up pooling."""
+    ceil_out = -(-(size - pool) // stride) + 1
+    same_out = -(-size // stride)
+    same_pad_before = max((same_out - 1) * stride + pool - size, 0) // 2
+    return ceil_out == same_out and same_pad_before == 0
+
+
+def _input_scaling(x, variant):
+    if variant.input_scaling == "caffe":
+        # Constants rather than a Normalization layer's variables, which ONNX export would
+        # turn into model inputs.
+        return keras.layers.Rescaling(1.0, offset=[-m for m in CAFFE_MEAN_RGB], name="rescale")(x)
+    return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(x)
 
 
 def GoogLeNet(
@@ -203,15 +191,19 @@ def GoogLeNet(
 ):
     """Instantiates GoogLeNet (Inception v1) as in Table 1 of Szegedy et al., CVPR 2015.
 
-    Input convention: float RGB pixels in [0, 255], channels last. The model rescales them to
-    [-1, 1] itself (layer ``rescale``), so every exported artefact also takes raw pixels.
+    Input convention: float RGB pixels in [0, 255], channels last, whatever the variant. The model
+    normalises them itself (layer ``rescale``), so every exported artefact also takes raw pixels.
 
     Args:
-        include_top: whether to include the classifier (global average pool, dropout 0.4, ``fc``
-            and the ``predictions`` activation).
-        weights: ``None`` (random initialisation) or the path to a weights file saved with
-            ``model.save_weights`` from a model built with the same arguments. No pretrained
-            ImageNet weights exist for this exact (paper) architecture.
+        include_top: whether to include the classifier (global average pool, dropout, ``fc`` and
+            the ``predictions`` activation).
+        weights: ``None`` (random initialisation); ``"imagenet"``: the published ImageNet weights
+            of the variant, downloaded once and converted (``"paper"``: BVLC's Caffe GoogLeNet,
+            ``"slim"``: TF-slim's Inception v1; see :mod:`inception_keras.pretrained`); or a
+            path: a ``.caffemodel``, a TF-slim checkpoint prefix, a ``.keras`` model, or a file
+            saved with ``model.save_weights`` from a model built with the same arguments.
+            Pretrained weights need ``classes=1000`` with the top; the aux heads' and the
+            classifier's weights need a 224x224 input (the convolutions load at any size).
         input_tensor: optional Keras tensor (output of ``keras.Input``) to use as image input.
         input_shape: optional ``(height, width, 3)``; default ``(224, 224, 3)``. Height and width
             must be at least 32 (``MIN_INPUT_SIZE``) or ``None`` (any size; not with
@@ -224,20 +216,15 @@ def GoogLeNet(
         aux_logits: add the two auxiliary classifiers on ``inception_4a`` and ``inception_4d``.
             The model then has three outputs ``[predictions, aux1, aux2]`` (the paper's training
             setup, losses weighted 1, 0.3, 0.3); :func:`inference_model` strips them again.
-        variant: ``"paper"`` (Table 1 exactly, with LRN) or ``"bn"`` (BatchNorm after every
-            convolution, no LRN).
+        variant: a name from :data:`VARIANTS`: ``"paper"`` (Table 1 with LRN, Caffe's padding and
+            input mean), ``"bn"`` (BatchNorm after every convolution, no LRN) or ``"slim"``
+            (TF-slim's Inception v1).
         name: model name.
 
     Returns:
         A functional ``keras.Model``.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"`variant` must be one of {VARIANTS}; got {variant!r}.")
-    if weights is not None and not os.path.exists(str(weights)):
-        raise ValueError(
-            f"`weights` must be None or the path to an existing weights file; got {weights!r} "
-            "(file not found)."
-        )
+    spec = get_variant(variant)
     if include_top:
         if pooling is not None:
             raise ValueError(
@@ -252,22 +239,26 @@ def GoogLeNet(
         if aux_logits:
             raise ValueError("`aux_logits` must be False with include_top=False: the aux heads are "
                              "classifiers.")
+    source = pretrained.check_weights_argument(weights, spec.name, include_top, classes,
+                                               aux_logits)
 
     img_input = _input_layer(input_tensor, input_shape, aux_logits)
-    batch_norm = variant == "bn"
     aux_inputs = {}
 
-    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(img_input)
+    x = _input_scaling(img_input, spec)
     for row in TABLE_1:
-        if isinstance(row, Conv):
-            x = conv_unit(x, row.filters, row.kernel, row.stride, name=row.name, batch_norm=batch_norm)
+        if isinstance(row, Conv) and row.name == "conv1":
+            x = _stem_conv1(x, row, spec)
+        elif isinstance(row, Conv):
+            x = conv_unit(x, row.filters, row.kernel, row.stride, name=row.name, variant=spec)
         elif isinstance(row, MaxPool):
-            x = keras.layers.MaxPooling2D(row.pool, strides=row.stride, padding="same", name=row.name)(x)
+            window = spec.last_pool if row.name == LAST_POOL else row.pool
+            x = _max_pool(x, window, row.stride, row.name, spec.caffe_padding)
         elif isinstance(row, LRN):
-            if not batch_norm:
+            if spec.lrn:
                 x = LocalResponseNormalization(name=row.name)(x)
         else:
-            x = inception_block(x, row, batch_norm=batch_norm)
+            x = inception_block(x, row, variant=spec)
         for head, block in AUX_HEADS.items():
             if row.name == block:
                 aux_inputs[head] = x
@@ -275,8 +266,8 @@ def GoogLeNet(
     if include_top:
         # Table 1's "avg pool 7x7/1" is a global average pool at 224; global at any size.
         x = keras.layers.GlobalAveragePooling2D(name="pool5")(x)
-        x = keras.layers.Dropout(MAIN_DROPOUT, name="dropout")(x)
-        x = keras.layers.Dense(classes, kernel_initializer=KERNEL_INITIALIZER, name="fc")(x)
+        x = keras.layers.Dropout(spec.dropout, name="dropout")(x)
+        x = keras.layers.Dense(classes, kernel_initializer=spec.initializer, name="fc")(x)
         x = keras.layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
     elif pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name="pool5")(x)
@@ -286,15 +277,15 @@ def GoogLeNet(
     outputs = x
     if aux_logits:
         outputs = [x] + [
-            aux_head(aux_inputs[head], classes, name=head, batch_norm=batch_norm,
+            aux_head(aux_inputs[head], classes, name=head, variant=spec,
                      classifier_activation=classifier_activation)
             for head in AUX_HEADS
         ]
 
     inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
     model = keras.Model(inputs, outputs, name=name)
-    if weights is not None:
-        model.load_weights(weights)
+    if source is not None:
+        pretrained.load_into(model, source)
     return model
 
 

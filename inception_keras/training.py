@@ -23,6 +23,7 @@ import time
 import keras
 import tensorflow as tf
 
+from inception_keras import pretrained
 from inception_keras.distribute import STRATEGIES, is_chief, make_strategy, with_auto_shard
 from inception_keras.model import AUX_LOSS_WEIGHT, OUTPUT_NAMES, GoogLeNet
 
@@ -57,7 +58,8 @@ class TrainConfig:
     """Everything that shapes a training run. ``None`` fields take the recipe's default.
 
     Attributes:
-        variant: ``"paper"`` or ``"bn"`` (see :func:`inception_keras.GoogLeNet`).
+        variant: ``"paper"``, ``"bn"`` or ``"slim"`` (see :func:`inception_keras.GoogLeNet`);
+            with ``weights``, the weights' variant.
         image_size: square input size in pixels.
         epochs: number of epochs.
         recipe: ``"paper"`` or ``"modern"``.
@@ -79,6 +81,14 @@ class TrainConfig:
         steps_per_execution: train steps per ``tf.function`` call.
         output_dir: checkpoints, logs and the resume backup go here.
         seed: seeds weights and data order.
+        weights: fine-tune from these weights: ``"bvlc"``, ``"slim"`` (published ImageNet
+            weights, downloaded once), a ``.caffemodel``, a TF-slim checkpoint prefix, or a
+            ``.keras`` GoogLeNet (e.g. from ``inception-keras convert``). Every layer whose shape
+            matches starts from them (the backbone, and the aux heads' convolution and first FC at
+            224 pixels); the classifiers are new, sized for the data set's classes.
+        freeze_until: with ``weights``, keep this layer and every layer before it fixed, e.g.
+            ``inception_5b`` (only the classifiers train) or ``inception_4e``; frozen BatchNorm
+            layers run in inference mode.
     """
 
     variant: str = "paper"
@@ -102,6 +112,8 @@ class TrainConfig:
     steps_per_execution: int = 1
     output_dir: str = "runs/googlenet"
     seed: int = 0
+    weights: str | None = None
+    freeze_until: str | None = None
 
     def __post_init__(self):
         if self.recipe not in RECIPES:
@@ -123,6 +135,10 @@ class TrainConfig:
             raise ValueError(f"`strategy` must be one of {STRATEGIES}; got {self.strategy!r}.")
         if not self.learning_rate > 0:
             raise ValueError(f"`learning_rate` must be > 0; got {self.learning_rate}.")
+        if self.freeze_until and not self.weights:
+            raise ValueError("`freeze_until` needs `weights` to start from.")
+        if self.weights:
+            self.variant = pretrained.weights_variant(self.weights)
 
 
 def learning_rate_schedule(config, steps_per_epoch):
@@ -325,6 +341,10 @@ def fit(config, train_dataset, val_dataset, num_classes, class_names=None, batch
     with strategy.scope():
         model = GoogLeNet(input_shape=(config.image_size, config.image_size, 3),
                           classes=num_classes, aux_logits=True, variant=config.variant)
+        if config.weights:
+            pretrained.initialize_from(model, config.weights)
+        if config.freeze_until:
+            pretrained.freeze_until(model, config.freeze_until)
         compile_for_training(model, config, schedule_steps)
     with open(os.path.join(config.output_dir, TRAIN_CONFIG_FILE), "w") as f:
         json.dump(dict(dataclasses.asdict(config), num_classes=num_classes,

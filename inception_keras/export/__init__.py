@@ -73,16 +73,18 @@ def export(model, base_dir="saved_models", name="googlenet", version=None, forma
         overwrite=overwrite, before_publish=write_other_formats)
 
 
-def export_checkpoint(checkpoint, base_dir="saved_models", calibration_images=256, **kwargs):
+def export_checkpoint(checkpoint, base_dir="saved_models", calibration_images=256,
+                      calibration_dir=None, **kwargs):
     """:func:`export` for a ``.keras`` checkpoint written by ``train``.
 
     The class names and training configuration come from ``train_config.json`` beside the
     checkpoint, the int8 calibration images (``calibration_images`` of them) from the training set
-    described by ``data_config.json`` there, through the evaluation preprocessing. Other keyword
-    arguments go to :func:`export`.
+    described by ``data_config.json`` there, through the evaluation preprocessing, or from the
+    image files under ``calibration_dir`` (needed for a converted ImageNet model, which has no
+    training data beside it). Other keyword arguments go to :func:`export`.
     """
     from inception_keras.data import load_data
-    from inception_keras.export.runners import KerasRunner
+    from inception_keras.export.runners import KerasRunner, class_names
     from inception_keras.export.tflite import QUANTIZATIONS, representative_dataset
     from inception_keras.training import DATA_CONFIG_FILE, TRAIN_CONFIG_FILE
 
@@ -91,15 +93,34 @@ def export_checkpoint(checkpoint, base_dir="saved_models", calibration_images=25
     train_config = _read_json(os.path.join(run_dir, TRAIN_CONFIG_FILE))
     formats = kwargs.get("formats", FORMATS)
     if "tflite" in formats and "int8" in (kwargs.get("tflite_quantizations") or QUANTIZATIONS):
-        config = run_data_config(checkpoint)
-        if config is None:
-            raise ValueError(f"int8 TFLite needs calibration images from the training data, but "
-                             f"{run_dir} has no {DATA_CONFIG_FILE}; leave out 'int8'.")
-        kwargs["representative_data"] = representative_dataset(load_data(config).train,
-                                                                calibration_images)
-    kwargs.setdefault("class_names", (train_config or {}).get("class_names") or None)
+        if calibration_dir is not None:
+            kwargs["representative_data"] = representative_dataset(
+                calibration_folder(calibration_dir, model.input_shape[1]), calibration_images)
+        else:
+            config = run_data_config(checkpoint)
+            if config is None:
+                raise ValueError(f"int8 TFLite needs calibration images: {run_dir} has no "
+                                 f"{DATA_CONFIG_FILE} naming the training data; pass a folder of "
+                                 "images (--calibration-dir) or leave out 'int8'.")
+            kwargs["representative_data"] = representative_dataset(load_data(config).train,
+                                                                    calibration_images)
+    kwargs.setdefault("class_names", class_names(checkpoint))
     return export(model, base_dir, source=os.path.abspath(checkpoint),
                   training_config=train_config, **kwargs)
+
+
+def calibration_folder(directory, size):
+    """Batches of the image files under ``directory`` (any layout) through the evaluation
+    preprocessing, for int8 calibration."""
+    from inception_keras.data import image_files_dataset
+    from inception_keras.predict import expand_image_paths
+
+    paths, problems = expand_image_paths([directory])
+    if not paths:
+        raise ValueError(f"--calibration-dir {directory!r} holds no image files "
+                         f"({'; '.join(problems.values()) or 'empty'}).")
+    dataset, _ = image_files_dataset(paths, size)
+    return dataset
 
 
 def run_data_config(checkpoint):

@@ -9,6 +9,7 @@ import os
 
 import keras
 
+from inception_keras.convert import metadata_path
 from inception_keras.model import inference_model
 
 
@@ -81,7 +82,9 @@ def class_names(path):
     """The class names shipped with an artefact, or ``None``.
 
     Looked up where each format keeps them: ``manifest.json`` in the export's version directory
-    (every format), the SavedModel's ``assets/class_names.txt``, ``train_config.json`` beside a
+    (every format), the SavedModel's ``assets/class_names.txt``, the JSON file of the same name
+    beside a converted ``.keras`` model (:func:`inception_keras.convert.metadata_path`),
+    ``train_config.json`` beside a
     ``.keras`` checkpoint.
     """
     from inception_keras.export import MANIFEST, json_field
@@ -89,6 +92,10 @@ def class_names(path):
     from inception_keras.training import TRAIN_CONFIG_FILE
 
     path = os.fspath(path)
+    if path.endswith(".keras"):
+        names = json_field(metadata_path(path), "class_names")
+        if names:
+            return tuple(str(n) for n in names)
     directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     for name in (MANIFEST, TRAIN_CONFIG_FILE):
         names = json_field(os.path.join(directory, name), "class_names")
