@@ -1,4 +1,4 @@
-"""inception-keras: GoogLeNet / Inception v1 (Szegedy et al., CVPR 2015) for Keras 3 on TensorFlow."""
+"""inception-keras: GoogLeNet / Inception v1 (Szegedy et al., CVPR 2015), Keras 3 on TensorFlow."""
 
 __version__ = "0.1.0"
 
@@ -22,7 +22,6 @@ from inception_keras.model import (  # noqa: E402
     inception_block,
     inference_model,
 )
-
 from inception_keras.training import TrainConfig, fit, train  # noqa: E402
 
 __all__ = [

@@ -9,10 +9,16 @@ converters (:mod:`inception_keras.pretrained`) map published layer names onto th
 
 import dataclasses
 
+from inception_keras.errors import UsageError
+
 # Input scalings (the model takes RGB pixels in [0, 255] and normalises them in its graph):
-# "caffe" subtracts the ImageNet mean the BVLC model was trained with (Caffe feeds BGR; the
-# converter reverses conv1's input channels instead of the image's); "inception" maps to [-1, 1].
+# "caffe" subtracts the ImageNet mean the BVLC model was trained with and divides by
+# CAFFE_INPUT_SCALE; "inception" maps to [-1, 1]. Caffe feeds BGR pixels minus the mean, unscaled:
+# the converter reverses conv1's input channels and multiplies its kernel by CAFFE_INPUT_SCALE, so
+# the converted model computes Caffe's function exactly, while a model trained from scratch sees
+# inputs of about unit scale, which the He initialisation expects.
 CAFFE_MEAN_RGB = (123.0, 117.0, 104.0)
+CAFFE_INPUT_SCALE = 127.5
 INPUT_SCALINGS = ("caffe", "inception")
 
 
@@ -32,9 +38,12 @@ class Variant:
         input_scaling: ``"caffe"`` or ``"inception"`` (see :data:`INPUT_SCALINGS`).
         dropout: dropout rate before the classifier.
         initializer: the kernels' initialisation (biases start at zero). The paper gives none;
-            He-normal suits deep ReLU stacks on [-1, 1] inputs. On Caffe's mean-subtracted
-            0-255 inputs it makes the initial logits ~100x too large, so ``"paper"`` uses what
-            BVLC trained with: Caffe's "xavier" filler, which is Keras' ``"lecun_uniform"``.
+            He-normal is the standard for deep ReLU stacks and lets the BN-free variants train
+            from scratch.
+        naive_blocks: every inception block is the paper's naive module (Figure 2(a)): the
+            ``#1x1``, ``#3x3`` and ``#5x5`` convolutions straight on the block's input and the
+            3x3 max-pool passed through unprojected, so each block's depth adds to its input's.
+            The paper shows it to motivate the 1x1 reductions of Figure 2(b), which Table 1 uses.
     """
 
     name: str
@@ -47,20 +56,45 @@ class Variant:
     caffe_padding: bool = False
     dropout: float = 0.4
     initializer: str = "he_normal"
+    naive_blocks: bool = False
 
 
 VARIANTS = {
     v.name: v
     for v in (
         # Table 1 with the BVLC Caffe model's semantics (its published weights load as they are).
-        Variant("paper", batch_norm=False, lrn=True, input_scaling="caffe", caffe_padding=True,
-                initializer="lecun_uniform"),
+        Variant(
+            "paper",
+            batch_norm=False,
+            lrn=True,
+            input_scaling="caffe",
+            caffe_padding=True,
+        ),
         # Table 1 with BatchNorm after every convolution instead of LRN.
         Variant("bn", batch_norm=True, lrn=False, input_scaling="inception"),
         # TF-slim's inception_v1 (torchvision's googlenet is a port of it): differs from the
         # paper in the "5x5" kernel, BN without scale, the 2x2 last max-pool and dropout 0.2.
-        Variant("slim", batch_norm=True, lrn=False, input_scaling="inception", bn_scale=False,
-                kernel_5x5=3, last_pool=2, dropout=0.2),
+        Variant(
+            "slim",
+            batch_norm=True,
+            lrn=False,
+            input_scaling="inception",
+            bn_scale=False,
+            kernel_5x5=3,
+            last_pool=2,
+            dropout=0.2,
+        ),
+        # The paper variant with Figure 2(a)'s naive modules in place of every inception block:
+        # what the 1x1 reductions save (``inception-keras summary --compare-naive``). No
+        # published weights; far larger and slower than Table 1's network.
+        Variant(
+            "naive",
+            batch_norm=False,
+            lrn=True,
+            input_scaling="caffe",
+            caffe_padding=True,
+            naive_blocks=True,
+        ),
     )
 }
 
@@ -70,7 +104,7 @@ def get_variant(variant):
     if isinstance(variant, Variant):
         return variant
     if variant not in VARIANTS:
-        raise ValueError(f"`variant` must be one of {tuple(VARIANTS)}; got {variant!r}.")
+        raise UsageError(f"`variant` must be one of {tuple(VARIANTS)}; got {variant!r}.")
     return VARIANTS[variant]
 
 

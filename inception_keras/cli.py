@@ -13,6 +13,8 @@ import re
 import sys
 import typing
 
+from inception_keras.errors import UsageError
+
 
 def _field_help(cls):
     """``{field: text}`` from the ``Attributes:`` section of a dataclass docstring."""
@@ -46,33 +48,55 @@ def add_dataclass_options(parser, cls, skip=()):
             continue
         flag = "--" + field.name.replace("_", "-")
         # Docstrings are reStructuredText: drop the markup for the terminal.
-        text = re.sub(r":\w+:`([^`]*)`|``([^`]*)``", lambda m: m.group(1) or m.group(2),
-                      helps.get(field.name, "")).replace("%", "%%")
+        text = re.sub(
+            r":\w+:`([^`]*)`|``([^`]*)``",
+            lambda m: m.group(1) or m.group(2),
+            helps.get(field.name, ""),
+        ).replace("%", "%%")
         default = field.default
         if kind is bool:
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
+            group.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=text
+            )
         else:
             shown = "unset" if default is None else default
-            group.add_argument(flag, type=kind, default=default, metavar=field.name.upper(),
-                               help=f"{text} (default: {shown})")
+            group.add_argument(
+                flag,
+                type=kind,
+                default=default,
+                metavar=field.name.upper(),
+                help=f"{text} (default: {shown})",
+            )
 
 
 def dataclass_from_options(cls, args, **overrides):
     """Builds ``cls`` from the parsed options that match its fields."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    values = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)
+    }
     values.update(overrides)
     return cls(**values)
 
 
 def _summary(args):
     from inception_keras.model import GoogLeNet
-    from inception_keras.summary import print_summary
+    from inception_keras.summary import compare_naive, print_comparison, print_summary
 
+    if args.compare_naive:
+        # The comparison is of two fixed networks: the paper variant and its naive twin.
+        for flag, given in (("--variant", args.variant is not None), ("--aux", args.aux)):
+            if given:
+                raise UsageError(
+                    f"`{flag}` does not apply with --compare-naive, which compares the paper "
+                    "variant with the naive one."
+                )
+        print_comparison(compare_naive(input_size=args.input_size, classes=args.classes))
+        return
     model = GoogLeNet(
         input_shape=(args.input_size, args.input_size, 3),
         classes=args.classes,
         aux_logits=args.aux,
-        variant=args.variant,
+        variant=args.variant or "paper",
     )
     print_summary(model)
 
@@ -85,8 +109,9 @@ def _train(args):
     augment = None
     if args.augment:
         augment = AugmentConfig(area_range=(args.min_crop_area, 1.0))
-    data_config = dataclass_from_options(DataConfig, args, augment=augment,
-                                         cache=args.cache_dir or args.cache)
+    data_config = dataclass_from_options(
+        DataConfig, args, augment=augment, cache=args.cache_dir or args.cache
+    )
     config = dataclass_from_options(TrainConfig, args)
     result = train(config, data_config, steps_per_epoch=args.steps_per_epoch)
     print(result.summary())
@@ -100,30 +125,47 @@ def _evaluate(args):
     runner = load_runner(args.model)
     examples, class_names, stats = load_examples(dataclass_from_options(DataConfig, args))
     if len(class_names) != runner.num_classes:
-        raise ValueError(f"the dataset has {len(class_names)} classes but {args.model!r} predicts "
-                         f"{runner.num_classes}.")
-    result = evaluate(runner, examples, crops=args.crops, input_size=runner.input_shape[1],
-                      batch_size=args.eval_batch_size, central_fraction=args.crop_fraction)
-    print(f"{result.num_images} images, {args.crops} crop(s) each: top-1 {result.top1:.2%}, "
-          f"top-5 {result.top5:.2%}, loss {result.loss:.4f}; skipped files: {stats.skipped_count()}")
+        raise UsageError(
+            f"the dataset has {len(class_names)} classes but {args.model!r} predicts "
+            f"{runner.num_classes}."
+        )
+    result = evaluate(
+        runner,
+        examples,
+        crops=args.crops,
+        input_size=runner.input_shape[1],
+        batch_size=args.eval_batch_size,
+        central_fraction=args.crop_fraction,
+    )
+    print(
+        f"{result.num_images} images, {args.crops} crop(s) each: top-1 {result.top1:.2%}, "
+        f"top-5 {result.top5:.2%}, loss {result.loss:.4f}; skipped files: {stats.skipped_count()}"
+    )
 
 
 def _export(args):
     from inception_keras.export import export_checkpoint
 
-    path = export_checkpoint(args.checkpoint, args.output, name=args.name, version=args.version,
-                             formats=args.formats.split(","),
-                             tflite_quantizations=args.tflite.split(","),
-                             calibration_images=args.calibration_images,
-                             calibration_dir=args.calibration_dir, onnx_opset=args.opset,
-                             overwrite=args.overwrite)
+    path = export_checkpoint(
+        args.checkpoint,
+        args.output,
+        name=args.name,
+        version=args.version,
+        formats=args.formats.split(","),
+        tflite_quantizations=args.tflite.split(","),
+        calibration_images=args.calibration_images,
+        calibration_dir=args.calibration_dir,
+        onnx_opset=args.opset,
+        overwrite=args.overwrite,
+    )
     print(f"Exported to {path}:")
     for file in sorted(os.listdir(path)):
         print(f"  {file}")
 
 
 def _convert(args):
-    from inception_keras.convert import convert, metadata_path
+    from inception_keras.convert import convert
+    from inception_keras.files import metadata_path
 
     path = convert(args.source, args.output, overwrite=args.overwrite)
     print(f"Wrote {path} and {metadata_path(path)} (class names, provenance).")
@@ -135,12 +177,21 @@ def _verify(args):
 
     data_config = None
     if args.dataset:
-        data_config = DataConfig(dataset=args.dataset, data_dir=args.data_dir,
-                                 validation_split=args.validation_split, augment=None)
-    report = verify(args.directory, images=args.images, data_config=data_config,
-                    reference=args.reference, max_images=args.max_images,
-                    latency_runs=args.latency_runs,
-                    tolerances=dataclass_from_options(Tolerances, args))
+        data_config = DataConfig(
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            validation_split=args.validation_split,
+            augment=None,
+        )
+    report = verify(
+        args.directory,
+        images=args.images,
+        data_config=data_config,
+        reference=args.reference,
+        max_images=args.max_images,
+        latency_runs=args.latency_runs,
+        tolerances=dataclass_from_options(Tolerances, args),
+    )
     print(json.dumps(report.to_json(), indent=2) if args.json else report.format())
     return 0 if report.passed else 1
 
@@ -148,8 +199,13 @@ def _verify(args):
 def _predict(args):
     from inception_keras.predict import predict
 
-    result = predict(args.model, args.images, top_k=args.top_k, batch_size=args.batch_size,
-                     image_size=args.image_size)
+    result = predict(
+        args.model,
+        args.images,
+        top_k=args.top_k,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+    )
     print(json.dumps(result.to_json(), indent=2) if args.json else result.format())
     for path, reason in result.errors.items():
         print(f"inception-keras predict: {path}: {reason}", file=sys.stderr)
@@ -161,8 +217,10 @@ def _benchmark(args):
 
     config = dataclass_from_options(BenchmarkConfig, args)
     # With --json, stdout carries only the JSON document; progress goes to stderr.
-    report = run(config, log=lambda line: print(line, file=sys.stderr if args.json else sys.stdout,
-                                                flush=True))
+    report = run(
+        config,
+        log=lambda line: print(line, file=sys.stderr if args.json else sys.stdout, flush=True),
+    )
     print(json.dumps(report.to_json(), indent=2) if args.json else report.format())
     if args.output:
         save_json(report, args.output)
@@ -173,101 +231,177 @@ def build_parser():
 
     parser = argparse.ArgumentParser(
         prog="inception-keras",
-        description="GoogLeNet / Inception v1 (Szegedy et al., CVPR 2015) for Keras 3 on TensorFlow.",
+        description="GoogLeNet / Inception v1 (Szegedy et al., CVPR 2015) for Keras 3 on "
+        "TensorFlow.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     summary = commands.add_parser(
-        "summary", help="print Table 1 of the paper computed from a freshly built model",
+        "summary",
+        help="print Table 1 of the paper computed from a freshly built model",
         description="Build the network and print the paper's Table 1 columns computed from the "
         "live model, with the paper's published params and ops beside ours.",
     )
-    summary.add_argument("--variant", choices=tuple(VARIANTS), default="paper",
-                         help="'paper' (Table 1 with LRN, default), 'bn' (BatchNorm, no LRN) or "
-                         "'slim' (TF-slim's Inception v1)")
-    summary.add_argument("--input-size", type=int, default=224, metavar="PIXELS",
-                         help="square input size (default 224, at least 32)")
-    summary.add_argument("--classes", type=int, default=1000, help="number of classes (default 1000)")
+    summary.add_argument(
+        "--variant",
+        choices=tuple(VARIANTS),
+        default=None,
+        help="'paper' (Table 1 with LRN, default), 'bn' (BatchNorm, no LRN), "
+        "'slim' (TF-slim's Inception v1) or 'naive' (paper with the naive modules of Figure 2(a))",
+    )
+    summary.add_argument(
+        "--input-size",
+        type=int,
+        default=224,
+        metavar="PIXELS",
+        help="square input size (default 224, at least 32)",
+    )
+    summary.add_argument(
+        "--classes", type=int, default=1000, help="number of classes (default 1000)"
+    )
     summary.add_argument("--aux", action="store_true", help="include the two auxiliary classifiers")
+    summary.add_argument(
+        "--compare-naive",
+        action="store_true",
+        help="instead, set the paper's network beside the same network with naive inception "
+        "modules (Figure 2(a)): depth, weights and multiply-adds per block, the totals, and the "
+        "size against AlexNet's",
+    )
     summary.set_defaults(func=_summary)
 
     from inception_keras.data import DataConfig
     from inception_keras.training import PRESETS, TrainConfig
 
     train = commands.add_parser(
-        "train", help="train GoogLeNet with aux heads (model.fit) on a tfds set, a folder or shapes",
+        "train",
+        help="train GoogLeNet with aux heads (model.fit) on a tfds set, a folder or shapes",
         description="Train GoogLeNet with its auxiliary classifiers (losses 1 + 0.3 + 0.3) with "
         "Keras fit. Re-running the same command after an interruption resumes at the last "
         "finished epoch. Checkpoints, CSV and TensorBoard logs go to --output-dir.",
     )
-    train.add_argument("--preset", choices=sorted(PRESETS),
-                       help="start from a named set of options (flags given here override it); "
-                       "'quickstart': the built-in set at 64 px within a 2-core CPU budget")
+    train.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="start from a named set of options (flags given here override it); "
+        "'quickstart': the built-in set at 64 px within a 2-core CPU budget",
+    )
     add_dataclass_options(train, TrainConfig)
     # image_size and seed are shared: TrainConfig's flags set DataConfig's fields too.
     add_dataclass_options(train, DataConfig, skip=("image_size", "seed", "cache"))
     extra = train.add_argument_group("more data options")
-    extra.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                       help="the paper's training augmentation (default: on)")
-    extra.add_argument("--min-crop-area", type=float, default=0.08, metavar="FRACTION",
-                       help="smallest random crop, as a fraction of the image area (paper: 0.08)")
+    extra.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the paper's training augmentation (default: on)",
+    )
+    extra.add_argument(
+        "--min-crop-area",
+        type=float,
+        default=0.08,
+        metavar="FRACTION",
+        help="smallest random crop, as a fraction of the image area (paper: 0.08)",
+    )
     extra.add_argument("--cache", action="store_true", help="cache decoded images in memory")
     extra.add_argument("--cache-dir", default=None, help="cache decoded images in files here")
-    extra.add_argument("--steps-per-epoch", type=int, default=None,
-                       help="steps per epoch (needed with --shapes-stream)")
+    extra.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="steps per epoch (needed with --shapes-stream)",
+    )
     train.set_defaults(func=_train)
     parser.presets = (train, PRESETS)
 
     evaluate = commands.add_parser(
-        "evaluate", help="top-1/top-5 and loss of a checkpoint on a split, with 1, 10 or 144 crops",
+        "evaluate",
+        help="top-1/top-5 and loss of a checkpoint on a split, with 1, 10 or 144 crops",
         description="Evaluate a .keras checkpoint or an exported artefact (SavedModel, TFLite, "
         "ONNX) on the validation part of a data set (choose it "
         "with --validation-split, e.g. 'test'), averaging the softmax over 1 (central), 10 or "
         "144 (the paper's scheme) crops per image.",
     )
-    evaluate.add_argument("--model", required=True,
-                          help="a .keras checkpoint (best.keras, last.keras), an exported "
-                          "SavedModel version directory, a .tflite or an .onnx file")
+    evaluate.add_argument(
+        "--model",
+        required=True,
+        help="a .keras checkpoint (best.keras, last.keras), an exported "
+        "SavedModel version directory, a .tflite or an .onnx file",
+    )
     evaluate.add_argument("--crops", type=int, choices=(1, 10, 144), default=1)
-    evaluate.add_argument("--eval-batch-size", type=int, default=128, metavar="CROPS",
-                          help="crops per forward pass (default 128)")
-    add_dataclass_options(evaluate, DataConfig, skip=(
-        "image_size", "batch_size", "shuffle_buffer", "cache", "shapes_stream", "deterministic",
-        "train_split"))
+    evaluate.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=128,
+        metavar="CROPS",
+        help="crops per forward pass (default 128)",
+    )
+    add_dataclass_options(
+        evaluate,
+        DataConfig,
+        skip=(
+            "image_size",
+            "batch_size",
+            "shuffle_buffer",
+            "cache",
+            "shapes_stream",
+            "deterministic",
+            "train_split",
+        ),
+    )
     evaluate.set_defaults(func=_evaluate)
 
     export = commands.add_parser(
-        "export", help="export a checkpoint as SavedModel (TF Serving), TFLite and ONNX",
+        "export",
+        help="export a checkpoint as SavedModel (TF Serving), TFLite and ONNX",
         description="Export the inference model of a checkpoint (aux heads stripped, averaged "
         "weights) into OUTPUT/NAME/VERSION/: a SavedModel for TF Serving plus TFLite and ONNX "
         "files and manifest.json. An existing version is never overwritten without --overwrite.",
     )
     export.add_argument("--checkpoint", required=True, help="a .keras checkpoint written by train")
-    export.add_argument("--output", default="saved_models", help="base directory (default saved_models)")
+    export.add_argument(
+        "--output", default="saved_models", help="base directory (default saved_models)"
+    )
     export.add_argument("--name", default="googlenet", help="model name (default googlenet)")
     export.add_argument("--version", type=int, default=None, help="version (default: next free)")
-    export.add_argument("--formats", default="saved_model,tflite,onnx",
-                        help="comma-separated subset of saved_model,tflite,onnx (default all)")
-    export.add_argument("--tflite", default="float32,float16,dynamic_int8,int8",
-                        help="TFLite variants (default all four)")
-    export.add_argument("--calibration-images", type=int, default=256,
-                        help="training images used to calibrate int8 (default 256)")
-    export.add_argument("--calibration-dir", metavar="FOLDER",
-                        help="calibrate int8 with the images under this folder instead of the "
-                        "training data (for a converted ImageNet model)")
+    export.add_argument(
+        "--formats",
+        default="saved_model,tflite,onnx",
+        help="comma-separated subset of saved_model,tflite,onnx (default all)",
+    )
+    export.add_argument(
+        "--tflite",
+        default="float32,float16,dynamic_int8,int8",
+        help="TFLite variants (default all four)",
+    )
+    export.add_argument(
+        "--calibration-images",
+        type=int,
+        default=256,
+        help="training images used to calibrate int8 (default 256)",
+    )
+    export.add_argument(
+        "--calibration-dir",
+        metavar="FOLDER",
+        help="calibrate int8 with the images under this folder instead of the "
+        "training data (for a converted ImageNet model)",
+    )
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing version")
     export.set_defaults(func=_export)
 
     convert = commands.add_parser(
-        "convert", help="published ImageNet weights (BVLC Caffe, TF-slim) as a .keras model",
+        "convert",
+        help="published ImageNet weights (BVLC Caffe, TF-slim) as a .keras model",
         description="Convert BVLC's GoogLeNet (.caffemodel, the paper's network: variant paper, "
         "with its two aux heads) or TF-slim's Inception v1 (checkpoint; variant slim) into a "
         ".keras model built by this package, with the ImageNet class names in a JSON file beside "
         "it. SOURCE 'bvlc' or 'slim' downloads the published file once into the Keras cache.",
     )
-    convert.add_argument("source", help="'bvlc', 'slim', a .caffemodel, a TF-slim checkpoint "
-                         "prefix (.../inception_v1.ckpt) or its .tar.gz")
+    convert.add_argument(
+        "source",
+        help="'bvlc', 'slim', a .caffemodel, a TF-slim checkpoint "
+        "prefix (.../inception_v1.ckpt) or its .tar.gz",
+    )
     convert.add_argument("--output", required=True, help="the .keras file to write")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     convert.set_defaults(func=_convert)
@@ -275,56 +409,77 @@ def build_parser():
     from inception_keras.export.verify import Tolerances
 
     verify = commands.add_parser(
-        "verify", help="load every artefact of an export in its runtime and compare with Keras",
+        "verify",
+        help="load every artefact of an export in its runtime and compare with Keras",
         description="Load the SavedModel, every .tflite and the .onnx file of an export version "
         "directory in the runtime that serves each, run them on the same real images as the "
         "reference (the checkpoint named in manifest.json, else the SavedModel) and print size, "
         "max |diff|, top-1 agreement and batch-1 latency. Checks manifest.json's sha256 of every "
         "file. Exit status 1 when a tolerance or a file check is broken.",
     )
-    verify.add_argument("directory", help="an export version directory, e.g. saved_models/googlenet/1")
-    verify.add_argument("--images", nargs="+", metavar="PATH",
-                        help="image files or folders to run (default: the validation split the "
-                        "source checkpoint was trained on, else rendered built-in shapes)")
-    verify.add_argument("--dataset", help="run this data set's validation split instead (tfds name "
-                        "or image folder)")
+    verify.add_argument(
+        "directory", help="an export version directory, e.g. saved_models/googlenet/1"
+    )
+    verify.add_argument(
+        "--images",
+        nargs="+",
+        metavar="PATH",
+        help="image files or folders to run (default: the validation split the "
+        "source checkpoint was trained on, else rendered built-in shapes)",
+    )
+    verify.add_argument(
+        "--dataset", help="run this data set's validation split instead (tfds name or image folder)"
+    )
     verify.add_argument("--data-dir", help="tfds data directory for --dataset")
     verify.add_argument("--validation-split", help="tfds split for --dataset")
-    verify.add_argument("--reference", help="the model to compare with (default: the manifest's "
-                        "source checkpoint if it exists, else the SavedModel)")
+    verify.add_argument(
+        "--reference",
+        help="the model to compare with (default: the manifest's "
+        "source checkpoint if it exists, else the SavedModel)",
+    )
     verify.add_argument("--max-images", type=int, default=512, help="images to run (default 512)")
-    verify.add_argument("--latency-runs", type=int, default=20,
-                        help="timed batch-1 calls per artefact (default 20)")
+    verify.add_argument(
+        "--latency-runs", type=int, default=20, help="timed batch-1 calls per artefact (default 20)"
+    )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     add_dataclass_options(verify, Tolerances)
     verify.set_defaults(func=_verify)
 
     predict = commands.add_parser(
-        "predict", help="top-k classes of image files with any artefact",
+        "predict",
+        help="top-k classes of image files with any artefact",
         description="Predict the top-k classes of JPEG/PNG/BMP/GIF images (files or folders) with "
         "a .keras checkpoint, a SavedModel directory, a .tflite or an .onnx file, through the "
         "evaluation preprocessing. Files that cannot be read are reported (exit status 1) and "
         "the others still predicted.",
     )
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
-    predict.add_argument("--model", required=True, help="a .keras checkpoint, a SavedModel "
-                         "version directory, a .tflite or an .onnx file")
+    predict.add_argument(
+        "--model",
+        required=True,
+        help="a .keras checkpoint, a SavedModel version directory, a .tflite or an .onnx file",
+    )
     predict.add_argument("--top-k", type=int, default=5, help="classes per image (default 5)")
     predict.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
-    predict.add_argument("--image-size", type=int, default=None,
-                         help="input size, only for a model whose input size is not fixed")
+    predict.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="input size, only for a model whose input size is not fixed",
+    )
     predict.add_argument("--json", action="store_true", help="print JSON")
     predict.set_defaults(func=_predict)
 
     from inception_keras.benchmark import BenchmarkConfig
 
     benchmark = commands.add_parser(
-        "benchmark", help="training/inference speed against this machine's matmul roofline",
+        "benchmark",
+        help="training/inference speed against this machine's matmul roofline",
         description="Measure this machine's fp32 matrix-multiply rate, then training throughput "
         "(paper setup, aux heads on) per precision with and without XLA, from memory and "
         "through the tf.data JPEG pipeline, the input pipeline alone, and batch-1 latency and "
         "batch throughput of every export format; each as GFLOP/s and a share of the roofline, "
-        "with issue 5's targets as ratios. --quick: a one-minute smoke run.",
+        "with the performance targets as ratios. --quick: a one-minute smoke run.",
     )
     add_dataclass_options(benchmark, BenchmarkConfig)
     benchmark.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -347,7 +502,7 @@ def main(argv=None):
     except DownloadError as error:  # not the user's mistake: the data could not be had
         print(f"inception-keras {args.command}: error: {error}", file=sys.stderr)
         return 1
-    except ValueError as error:  # bad arguments or input: a message, not a traceback
+    except UsageError as error:  # bad arguments or input: a message, not a traceback
         print(f"inception-keras {args.command}: error: {error}", file=sys.stderr)
         return 2
 

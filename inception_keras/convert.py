@@ -8,17 +8,15 @@ names and provenance go into a JSON file beside it (``bvlc.keras`` -> ``bvlc.jso
 
 import json
 import os
-import tempfile
+
+import keras
 
 from inception_keras import imagenet, pretrained
 from inception_keras.architecture import AUX_HEADS
+from inception_keras.errors import UsageError
+from inception_keras.files import atomic_output, metadata_path
 from inception_keras.model import GoogLeNet
 from inception_keras.pretrained.presets import PRESETS
-
-
-def metadata_path(checkpoint):
-    """The JSON file beside a ``.keras`` file that holds its class names and provenance."""
-    return os.path.splitext(os.fspath(checkpoint))[0] + ".json"
 
 
 def convert(source, output, overwrite=False, cache_dir=None):
@@ -37,16 +35,18 @@ def convert(source, output, overwrite=False, cache_dir=None):
     """
     output = os.fspath(output)
     if not output.endswith(".keras"):
-        raise ValueError(f"--output must end in .keras; got {output!r}.")
+        raise UsageError(f"--output must end in .keras; got {output!r}.")
     if os.path.exists(output) and not overwrite:
-        raise ValueError(f"{output} exists; choose another --output or pass --overwrite.")
+        raise UsageError(f"{output} exists; choose another --output or pass --overwrite.")
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
-        raise ValueError(f"the directory of --output {output!r} does not exist.")
+        raise UsageError(f"the directory of --output {output!r} does not exist.")
     resolved = pretrained.resolve(source)
     if not resolved.imagenet:
-        raise ValueError(f"{source!r} is not a published weights file: give 'bvlc', 'slim', a "
-                         ".caffemodel or a TF-slim checkpoint.")
+        raise UsageError(
+            f"{source!r} is not a published weights file: give 'bvlc', 'slim', a "
+            ".caffemodel or a TF-slim checkpoint."
+        )
     weights = pretrained.convert_source(resolved, cache_dir)
     aux = all(f"{head}_fc2" in weights for head in AUX_HEADS)
     model = GoogLeNet(variant=resolved.variant, aux_logits=aux)
@@ -60,26 +60,15 @@ def convert(source, output, overwrite=False, cache_dir=None):
     }
     if resolved.kind == "preset":
         preset = PRESETS[resolved.location]
-        metadata.update(origin=preset.origin, licence=preset.licence,
-                        published_top1=preset.top1, published_top5=preset.top5)
+        metadata.update(
+            origin=preset.origin,
+            licence=preset.licence,
+            published_top1=preset.top1,
+            published_top5=preset.top5,
+        )
     # Both files are written aside and renamed into place: never a half-written model.
-    _atomic_write(output, model.save, suffix=".keras")
-    _atomic_write(metadata_path(output), lambda path: _write_json(path, metadata), suffix=".json")
+    with atomic_output(output, suffix=".keras") as tmp:
+        keras.saving.save_model(model, tmp, zipped=True)
+    with atomic_output(metadata_path(output)) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        json.dump(metadata, f, indent=1)
     return output
-
-
-def _write_json(path, data):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-
-
-def _atomic_write(path, write, suffix):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=suffix,
-                               prefix=".tmp-")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -31,13 +31,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from inception_keras import preprocessing, shapes
+from inception_keras.errors import UsageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
@@ -102,9 +103,11 @@ class DataConfig:
 
     def __post_init__(self):
         if not 0 <= self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+            raise UsageError(
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction}"
+            )
         if self.image_size < 1 or self.batch_size < 1 or self.shuffle_buffer < 1:
-            raise ValueError("image_size, batch_size and shuffle_buffer must be positive")
+            raise UsageError("image_size, batch_size and shuffle_buffer must be positive")
 
 
 class DecodeStats:
@@ -198,14 +201,16 @@ def list_image_folder(root: str) -> dict[str, list[str]]:
     folder without images.
     """
     if not tf.io.gfile.isdir(root):
-        raise ValueError(f"image folder {root!r} does not exist or is not a directory")
+        raise UsageError(f"image folder {root!r} does not exist or is not a directory")
     classes = sorted(
         name.rstrip("/")
         for name in tf.io.gfile.listdir(root)
         if not name.startswith(".") and tf.io.gfile.isdir(os.path.join(root, name))
     )
     if not classes:
-        raise ValueError(f"image folder {root!r} has no class sub-folders (expected one folder per class)")
+        raise UsageError(
+            f"image folder {root!r} has no class sub-folders (expected one folder per class)"
+        )
     files = {}
     for name in classes:
         found = [
@@ -217,16 +222,21 @@ def list_image_folder(root: str) -> dict[str, list[str]]:
         files[name] = sorted(found)
     empty = [name for name, found in files.items() if not found]
     if len(empty) == len(classes):
-        raise ValueError(f"image folder {root!r} contains no images ({', '.join(IMAGE_EXTENSIONS)})")
+        raise UsageError(
+            f"image folder {root!r} contains no images ({', '.join(IMAGE_EXTENSIONS)})"
+        )
     if empty:
-        raise ValueError(f"class folder(s) {empty} in {root!r} contain no images ({', '.join(IMAGE_EXTENSIONS)})")
+        raise UsageError(
+            f"class folder(s) {empty} in {root!r} contain no images ({', '.join(IMAGE_EXTENSIONS)})"
+        )
     return files
 
 
 def _check_class_count(class_names: Sequence[str], where: str) -> None:
     if len(class_names) < 2:
-        raise ValueError(
-            f"{where} has {len(class_names)} class(es) {list(class_names)}; classification needs at least 2"
+        raise UsageError(
+            f"{where} has {len(class_names)} class(es) {list(class_names)}; classification "
+            "needs at least 2"
         )
 
 
@@ -258,7 +268,7 @@ def _folder_source(config: DataConfig):
         validation = list_image_folder(config.validation_dir)
         unknown = sorted(set(validation) - set(class_names))
         if unknown:
-            raise ValueError(
+            raise UsageError(
                 f"validation folder {config.validation_dir!r} has classes {unknown} "
                 f"that are not in the training folder {config.dataset!r}"
             )
@@ -274,23 +284,31 @@ def _tfds_builder(config: DataConfig) -> tfds.core.DatasetBuilder:
     try:
         builder = tfds.builder(name, data_dir=config.data_dir)
     except (tfds.core.registered.DatasetNotFoundError, ValueError) as error:
-        raise ValueError(
+        raise UsageError(
             f"unknown dataset {name!r}: not an existing image folder and not a tensorflow-datasets "
             f"name ({str(error).splitlines()[0]})"
         ) from None
     if isinstance(builder, shapes.Shapes) and not builder.is_prepared():
         builder = shapes.prepare(name, config.data_dir)  # generated locally, no download
     features = builder.info.features
-    image, label = (features[key] if key in features.keys() else None for key in (config.image_key, config.label_key))
-    if not isinstance(image, tfds.features.Image) or not isinstance(label, tfds.features.ClassLabel):
-        raise ValueError(
+    image, label = (
+        features[key] if key in features.keys() else None
+        for key in (config.image_key, config.label_key)
+    )
+    if not isinstance(image, tfds.features.Image) or not isinstance(
+        label, tfds.features.ClassLabel
+    ):
+        raise UsageError(
             f"tfds dataset {name!r} is not an image classification set: it needs an Image feature "
-            f"{config.image_key!r} and a ClassLabel feature {config.label_key!r}, got {list(features.keys())}"
+            f"{config.image_key!r} and a ClassLabel feature {config.label_key!r}, got "
+            f"{list(features.keys())}"
         )
     return builder
 
 
-def _tfds_split_names(builder: tfds.core.DatasetBuilder, config: DataConfig) -> tuple[str, str | None]:
+def _tfds_split_names(
+    builder: tfds.core.DatasetBuilder, config: DataConfig
+) -> tuple[str, str | None]:
     if config.validation_split:
         return config.train_split, config.validation_split
     if "validation" in builder.info.splits and config.train_split != "validation":
@@ -298,7 +316,7 @@ def _tfds_split_names(builder: tfds.core.DatasetBuilder, config: DataConfig) -> 
     if config.validation_fraction == 0:
         return config.train_split, None
     if "[" in config.train_split:
-        raise ValueError(
+        raise UsageError(
             f"train_split {config.train_split!r} is already sliced: also set validation_split "
             f"(e.g. 'train[90%:]') or validation_fraction=0"
         )
@@ -330,18 +348,19 @@ def _tfds_split(builder, split: str, config: DataConfig, training: bool) -> _Spl
         # data without the builder being prepared.
         if not builder.is_prepared():
             where = config.data_dir or "the default tfds data_dir (~/tensorflow_datasets)"
-            raise ValueError(
-                f"tfds dataset {name!r} is not prepared in {where}, and nothing is downloaded here. "
-                f"Prepare it first, e.g. `tfds build {config.dataset} --data_dir DIR` (manual-download "
-                f"sets such as imagenet2012 also need --manual_dir), then pass DIR as data_dir / --data-dir."
+            raise UsageError(
+                f"tfds dataset {name!r} is not prepared in {where}, and nothing is downloaded "
+                f"here. Prepare it first, e.g. `tfds build {config.dataset} --data_dir DIR` "
+                "(manual-download sets such as imagenet2012 also need --manual_dir), then pass DIR "
+                "as data_dir / --data-dir."
             ) from None
-        raise ValueError(f"tfds dataset {name!r}: cannot read split {split!r}: {error}") from None
+        raise UsageError(f"tfds dataset {name!r}: cannot read split {split!r}: {error}") from None
     try:
         count = builder.info.splits[split].num_examples
     except Exception:  # split info unavailable (e.g. under tfds.testing.mock_data)
         count = None
     if count == 0:
-        raise ValueError(f"tfds dataset {name!r}: split {split!r} is empty")
+        raise UsageError(f"tfds dataset {name!r}: split {split!r} is empty")
     ds = ds.map(
         lambda ex: (ex["tfds_id"], ex[config.image_key], tf.cast(ex[config.label_key], tf.int32)),
         num_parallel_calls=AUTOTUNE,
@@ -364,11 +383,13 @@ def _tfds_source(config: DataConfig):
     train_name, validation_name = _tfds_split_names(builder, config)
     if config.shapes_stream:
         if not isinstance(builder, shapes.Shapes):
-            raise ValueError(f"shapes_stream needs the 'shapes' dataset, not {config.dataset!r}")
+            raise UsageError(f"shapes_stream needs the 'shapes' dataset, not {config.dataset!r}")
         train = _shapes_stream_split(builder, config)
     else:
         train = _tfds_split(builder, train_name, config, training=True)
-    validation = _tfds_split(builder, validation_name, config, training=False) if validation_name else None
+    validation = (
+        _tfds_split(builder, validation_name, config, training=False) if validation_name else None
+    )
     return train, validation, class_names
 
 
@@ -422,7 +443,10 @@ def _pipeline(split: _Split, config: DataConfig, stats: DecodeStats, training: b
         # same in every run when deterministic, different in every epoch.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda example, pair: (preprocessing.train_transform(example[0], pair, size, augment), example[1]),
+            lambda example, pair: (
+                preprocessing.train_transform(example[0], pair, size, augment),
+                example[1],
+            ),
             num_parallel_calls=AUTOTUNE,
         )
     else:
@@ -445,7 +469,7 @@ def _source(config: DataConfig):
         train, validation, class_names = _folder_source(config)
         return config, train, validation, class_names, f"image folder {config.dataset}"
     if config.validation_dir:
-        raise ValueError("validation_dir only applies to image folder datasets")
+        raise UsageError("validation_dir only applies to image folder datasets")
     train, validation, class_names = _tfds_source(config)
     return config, train, validation, class_names, f"tfds {config.dataset}"
 
@@ -461,7 +485,9 @@ def load_data(config: DataConfig = DataConfig()) -> Data:
     stats = DecodeStats()
     return Data(
         train=_pipeline(train, config, stats, training=True, name="train"),
-        validation=_pipeline(validation, config, stats, training=False, name="validation") if validation else None,
+        validation=_pipeline(validation, config, stats, training=False, name="validation")
+        if validation
+        else None,
         class_names=class_names,
         train_examples=train.num_examples,
         validation_examples=validation.num_examples if validation else None,
@@ -485,10 +511,10 @@ def image_files_dataset(
     """
     paths = [str(path) for path in paths]
     if not paths:
-        raise ValueError("no image files given")
+        raise UsageError("no image files given")
     missing = [path for path in paths if not tf.io.gfile.exists(path)]
     if missing:
-        raise ValueError(f"image file(s) not found: {missing}")
+        raise UsageError(f"image file(s) not found: {missing}")
     stats = DecodeStats()
     ds = tf.data.Dataset.from_tensor_slices(paths)
     ds = ds.map(
@@ -504,7 +530,9 @@ def image_files_dataset(
     return ds.batch(batch_size).prefetch(AUTOTUNE), stats
 
 
-def load_examples(config: DataConfig = DataConfig()) -> tuple[tf.data.Dataset, tuple[str, ...], DecodeStats]:
+def load_examples(
+    config: DataConfig = DataConfig(),
+) -> tuple[tf.data.Dataset, tuple[str, ...], DecodeStats]:
     """The validation part of a source as decoded ``(uint8 [H, W, 3], int32 label)`` pairs.
 
     For evaluation with several crops per image (:mod:`inception_keras.evaluation`), which needs
@@ -513,9 +541,39 @@ def load_examples(config: DataConfig = DataConfig()) -> tuple[tf.data.Dataset, t
     ``validation_split="test"`` evaluates a tfds test split. Unreadable files are skipped and
     counted in the returned :class:`DecodeStats`.
     """
-    config, _, validation, class_names, _ = _source(dataclasses.replace(config, shapes_stream=False))
+    config, _, validation, class_names, _ = _source(
+        dataclasses.replace(config, shapes_stream=False)
+    )
     if validation is None:
-        raise ValueError(f"dataset {config.dataset!r} has no validation split to evaluate: "
-                         "set validation_split, validation_dir or validation_fraction.")
+        raise UsageError(
+            f"dataset {config.dataset!r} has no validation split to evaluate: "
+            "set validation_split, validation_dir or validation_fraction."
+        )
     stats = DecodeStats()
     return _decoded(validation, stats, parallel_deterministic=True), class_names, stats
+
+
+def expand_image_paths(paths):
+    """Files as given, and the image files under each given directory (sorted).
+
+    Returns ``(files, errors)``: ``errors`` maps each input that names no file to a reason.
+    """
+    files, errors = [], {}
+    for path in map(os.fspath, paths):
+        if os.path.isdir(path):
+            found = sorted(
+                os.path.join(root, name)
+                for root, _, names in os.walk(path)
+                for name in names
+                if is_image_file(name)
+            )
+            files.extend(found)
+            if not found:
+                errors[path] = f"directory contains no images ({', '.join(IMAGE_EXTENSIONS)})"
+        elif not os.path.exists(path):
+            errors[path] = "no such file"
+        elif not os.access(path, os.R_OK):
+            errors[path] = "permission denied"
+        else:
+            files.append(path)
+    return files, errors

@@ -45,6 +45,8 @@ import warnings
 import keras
 import tensorflow as tf
 
+from inception_keras.errors import UsageError
+
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 TF_CONFIG = "TF_CONFIG"
 
@@ -52,7 +54,8 @@ TF_CONFIG = "TF_CONFIG"
 # [first, last] (major, minor) inclusive. The lower end is this package's own Keras floor (3.8,
 # setup.cfg); the upstream reports (keras-team/keras#20585, tensorflow/tensorflow#72388) date the
 # failure back to TF 2.16, the first TF with Keras 3. The upper end is the newest Keras the shim
-# was checked against (3.15.1, TF 2.21: both bugs reproduced, the upstream issue still open). A newer Keras is deliberately *not* patched blind: the shim replaces
+# was checked against (3.15.1, TF 2.21: both bugs reproduced, the upstream issue still open). A
+# newer Keras is deliberately *not* patched blind: the shim replaces
 # private trainer functions whose shape may change, so a newer version gets a warning instead, and
 # tests/test_distribute.py's two-worker test says whether the bound must move.
 KERAS_SHIM_VERSIONS = ((3, 8), (3, 15))
@@ -87,12 +90,12 @@ def make_strategy(name="auto", *, devices=None, patch_keras=True):
             empty ``devices``, or a missing or invalid ``TF_CONFIG`` for ``"multi-worker"``.
     """
     if name not in STRATEGIES:
-        raise ValueError(f"`name` must be one of {STRATEGIES}; got {name!r}.")
+        raise UsageError(f"`name` must be one of {STRATEGIES}; got {name!r}.")
     if devices is not None:
         if name != "mirrored":
-            raise ValueError(f"`devices` applies only to name='mirrored'; got name={name!r}.")
+            raise UsageError(f"`devices` applies only to name='mirrored'; got name={name!r}.")
         if isinstance(devices, str) or not devices:
-            raise ValueError(
+            raise UsageError(
                 f"`devices` must be a non-empty list of device names such as ['/cpu:0', '/cpu:1']; "
                 f"got {devices!r}."
             )
@@ -119,7 +122,7 @@ def _check_tf_config(raw):
     missing, and fails deep inside gRPC when it is malformed; a multi-worker run wants to know now.
     """
     if not raw:
-        raise ValueError(
+        raise UsageError(
             f"name='multi-worker' needs the {TF_CONFIG} environment variable, which is not set. "
             f'Set it on every worker, e.g. {TF_CONFIG}=\'{{"cluster": {{"worker": '
             '["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}\'.'
@@ -127,24 +130,24 @@ def _check_tf_config(raw):
     try:
         config = json.loads(raw)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{TF_CONFIG} is not valid JSON ({error}): {raw!r}.") from None
+        raise UsageError(f"{TF_CONFIG} is not valid JSON ({error}): {raw!r}.") from None
 
     cluster = config.get("cluster") if isinstance(config, dict) else None
     task = config.get("task") if isinstance(config, dict) else None
     if not isinstance(cluster, dict) or not isinstance(task, dict):
-        raise ValueError(f'{TF_CONFIG} must be an object with "cluster" and "task"; got {raw!r}.')
+        raise UsageError(f'{TF_CONFIG} must be an object with "cluster" and "task"; got {raw!r}.')
     jobs = {job: hosts for job, hosts in cluster.items() if job in ("chief", "worker")}
     if not jobs or not all(
         isinstance(hosts, list) and hosts and all(isinstance(h, str) and ":" in h for h in hosts)
         for hosts in jobs.values()
     ):
-        raise ValueError(
+        raise UsageError(
             f'{TF_CONFIG}\'s "cluster" must list "worker" (and optionally "chief") addresses as '
             f'non-empty lists of "host:port" strings; got {cluster!r}.'
         )
     task_type, index = task.get("type"), task.get("index")
     if task_type not in jobs or not isinstance(index, int) or not 0 <= index < len(jobs[task_type]):
-        raise ValueError(
+        raise UsageError(
             f'{TF_CONFIG}\'s "task" must name a job of the cluster ({sorted(jobs)}) and an index '
             f"into its address list; got {task!r}."
         )
@@ -165,7 +168,7 @@ def configure_logical_cpus(count):
         RuntimeError: the runtime is already initialised with a different CPU configuration.
     """
     if not isinstance(count, int) or count < 1:
-        raise ValueError(f"`count` must be a positive integer; got {count!r}.")
+        raise UsageError(f"`count` must be a positive integer; got {count!r}.")
     cpu = tf.config.list_physical_devices("CPU")[0]
     wanted = [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
     current = tf.config.get_logical_device_configuration(cpu)
@@ -258,6 +261,7 @@ def patch_keras_for_multi_worker():
         )
         return False
 
+    # Deferred: Keras' private trainer module is touched only when the shim is installed.
     from keras.src.backend.tensorflow import trainer
 
     build = trainer.TensorFlowTrainer._maybe_symbolic_build
@@ -286,9 +290,11 @@ def _build_from_local_batch(original, trainer):
         # Same batch the original takes (the epoch iterator yields (begin, end, data iterator)).
         for _, _, data_iterator in iterator:
             data_batch = keras.tree.map_structure(
-                lambda v: strategy.experimental_local_results(v)[0]
-                if isinstance(v, tf.distribute.DistributedValues)
-                else v,
+                lambda v: (
+                    strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues)
+                    else v
+                ),
                 next(data_iterator),
             )
             break
@@ -305,9 +311,7 @@ def _reduce_scalars_across_workers(original, trainer):
     def reduce_per_replica(values, strategy, reduction):
         # "auto" means "mean" for every strategy but TPUStrategy, which is never multi-worker here.
         if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
-            return keras.tree.map_structure(
-                lambda v: strategy.reduce("MEAN", v, axis=None), values
-            )
+            return keras.tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
         return original(values, strategy, reduction)
 
     setattr(reduce_per_replica, _SHIM_MARK, True)

@@ -1,4 +1,5 @@
-"""Single- and multi-crop evaluation (Section 7 of Szegedy et al., "Going Deeper with Convolutions").
+"""Single- and multi-crop evaluation (Section 7 of Szegedy et al., "Going Deeper with
+Convolutions").
 
 Three crop schemes, selected by the number of crops per image:
 
@@ -33,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from inception_keras import preprocessing
+from inception_keras.errors import UsageError
 from inception_keras.model import inference_model
 
 CROP_SCHEMES = (1, 10, 144)
@@ -128,12 +130,13 @@ class EvalResult:
 def num_crops(crops):
     """Number of crops per image of a scheme (validates it): 1, 10 or 144."""
     if crops not in CROP_SCHEMES:
-        raise ValueError(f"`crops` must be one of {CROP_SCHEMES}; got {crops!r}.")
+        raise UsageError(f"`crops` must be one of {CROP_SCHEMES}; got {crops!r}.")
     return int(crops)
 
 
-def multi_crop(image, crops=1, input_size=REFERENCE_INPUT_SIZE,
-               central_fraction=DEFAULT_CENTRAL_FRACTION):
+def multi_crop(
+    image, crops=1, input_size=REFERENCE_INPUT_SIZE, central_fraction=DEFAULT_CENTRAL_FRACTION
+):
     """The evaluation crops of one image, in the module's crop order.
 
     Args:
@@ -149,7 +152,9 @@ def multi_crop(image, crops=1, input_size=REFERENCE_INPUT_SIZE,
     size = _check_crop_args(crops, input_size, central_fraction)
     image = tf.convert_to_tensor(image)
     if image.shape.rank != 3 or image.shape[-1] not in (3, None):
-        raise ValueError(f"`image` must be one RGB image [height, width, 3]; got shape {image.shape}.")
+        raise UsageError(
+            f"`image` must be one RGB image [height, width, 3]; got shape {image.shape}."
+        )
     # Channels unknown until run time (e.g. tf.data from a generator): check them then.
     image = tf.ensure_shape(tf.cast(image, tf.float32), [None, None, 3])
     if crops == 1:  # the one eval transform that training, predict and export share
@@ -175,21 +180,29 @@ def multi_crop(image, crops=1, input_size=REFERENCE_INPUT_SIZE,
     return tf.clip_by_value(batch, 0.0, 255.0)
 
 
-def crop_boxes(height, width, crops=1, input_size=REFERENCE_INPUT_SIZE,
-               central_fraction=DEFAULT_CENTRAL_FRACTION):
+def crop_boxes(
+    height,
+    width,
+    crops=1,
+    input_size=REFERENCE_INPUT_SIZE,
+    central_fraction=DEFAULT_CENTRAL_FRACTION,
+):
     """The regions :func:`multi_crop` takes from a ``height x width`` image: a list of
     :class:`CropBox`, in crop order. Runs eagerly.
     """
     size = _check_crop_args(crops, input_size, central_fraction)
     if min(operator.index(height), operator.index(width)) < 1:
-        raise ValueError(f"`height` and `width` must be positive; got {height} x {width}.")
+        raise UsageError(f"`height` and `width` must be positive; got {height} x {width}.")
     boxes = []
-    for _, regions in _layout(tf.constant(height), tf.constant(width), crops, size, central_fraction):
+    for _, regions in _layout(
+        tf.constant(height), tf.constant(width), crops, size, central_fraction
+    ):
         for region in regions:
             for mirrored in (False, True) if _mirrored(crops) else (False,):
                 fields = {k: int(v) for k, v in region._asdict().items() if k != "position"}
-                boxes.append(CropBox(index=len(boxes), position=region.position, mirrored=mirrored,
-                                     **fields))
+                boxes.append(
+                    CropBox(index=len(boxes), position=region.position, mirrored=mirrored, **fields)
+                )
     return boxes
 
 
@@ -225,8 +238,20 @@ def _layout(height, width, crops, size, central_fraction):
     """
     if crops == 1:
         top, left, crop_height, crop_width = _central_window(height, width, central_fraction)
-        region = _Region(tf.minimum(height, width), height, width, top, left, crop_height,
-                         crop_width, WHOLE, top, left, crop_height, crop_width)
+        region = _Region(
+            tf.minimum(height, width),
+            height,
+            width,
+            top,
+            left,
+            crop_height,
+            crop_width,
+            WHOLE,
+            top,
+            left,
+            crop_height,
+            crop_width,
+        )
         return [(None, [region])]
 
     scheme = _MULTI_CROP_SCHEMES[crops]
@@ -243,7 +268,9 @@ def _layout(height, width, crops, size, central_fraction):
         for window in windows:
             for position in scheme.positions:
                 box = window if position == WHOLE else _square_in(window, position, size)
-                regions.append(_Region(scale, resized_height, resized_width, *window, position, *box))
+                regions.append(
+                    _Region(scale, resized_height, resized_width, *window, position, *box)
+                )
         groups.append(((resized_height, resized_width), regions))
     return groups
 
@@ -251,6 +278,7 @@ def _layout(height, width, crops, size, central_fraction):
 def _central_window(height, width, fraction):
     """(top, left, height, width) of ``tf.image.central_crop(image, fraction)``, by its formula:
     offsets rounded down in float64, size = side - 2 * offset."""
+
     def offset(side):
         side = tf.cast(side, tf.float64)
         return tf.cast((side - side * fraction) / 2, tf.int32)
@@ -272,9 +300,11 @@ def _three_squares(height, width):
     side along the longer side: left/centre/right (landscape) or top/centre/bottom (portrait)."""
     side = tf.minimum(height, width)
     slack_y, slack_x = height - side, width - side  # one of them is 0
-    return [(0, 0, side, side),
-            (slack_y // 2, slack_x // 2, side, side),
-            (slack_y, slack_x, side, side)]
+    return [
+        (0, 0, side, side),
+        (slack_y // 2, slack_x // 2, side, side),
+        (slack_y, slack_x, side, side),
+    ]
 
 
 def _square_in(window, position, size):
@@ -300,9 +330,9 @@ def _check_crop_args(crops, input_size, central_fraction):
     except TypeError:
         size = 0
     if size < 1:
-        raise ValueError(f"`input_size` must be a positive integer; got {input_size!r}.")
+        raise UsageError(f"`input_size` must be a positive integer; got {input_size!r}.")
     if not 0 < central_fraction <= 1:
-        raise ValueError(f"`central_fraction` must be in (0, 1]; got {central_fraction!r}.")
+        raise UsageError(f"`central_fraction` must be in (0, 1]; got {central_fraction!r}.")
     return size
 
 
@@ -311,8 +341,16 @@ def _check_crop_args(crops, input_size, central_fraction):
 # ---------------------------------------------------------------------------------------------
 
 
-def evaluate(predict_fn, examples, crops=1, input_size=REFERENCE_INPUT_SIZE, batch_size=128,
-             top_k=(1, 5), central_fraction=DEFAULT_CENTRAL_FRACTION, from_logits=False):
+def evaluate(
+    predict_fn,
+    examples,
+    crops=1,
+    input_size=REFERENCE_INPUT_SIZE,
+    batch_size=128,
+    top_k=(1, 5),
+    central_fraction=DEFAULT_CENTRAL_FRACTION,
+    from_logits=False,
+):
     """Scores a classifier with single- or multi-crop evaluation.
 
     Each image's crops are classified and their probabilities averaged (the paper averages the
@@ -338,14 +376,18 @@ def evaluate(predict_fn, examples, crops=1, input_size=REFERENCE_INPUT_SIZE, bat
         An :class:`EvalResult`.
     """
     if not callable(predict_fn):
-        raise ValueError(f"`predict_fn` must be callable; got {type(predict_fn).__name__}.")
+        raise UsageError(f"`predict_fn` must be callable; got {type(predict_fn).__name__}.")
     n = num_crops(crops)
     size = _check_crop_args(crops, input_size, central_fraction)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise UsageError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
     top_k = tuple(top_k)
     if not top_k or any(not isinstance(k, (int, np.integer)) or k < 1 for k in top_k):
-        raise ValueError(f"`top_k` must be positive integers; got {top_k!r}.")
+        raise UsageError(f"`top_k` must be positive integers; got {top_k!r}.")
 
     def to_crops(image, label):
         image_crops = multi_crop(image, crops, size, central_fraction)
@@ -354,11 +396,13 @@ def evaluate(predict_fn, examples, crops=1, input_size=REFERENCE_INPUT_SIZE, bat
     # Images needed to fill one batch, run in parallel (at most one per core): enough to keep
     # predict_fn fed, while at 144 crops only one image's crops are being cut at a time.
     parallel = min(os.cpu_count() or 1, max(1, batch_size // n))
-    dataset = (_as_dataset(examples)
-               .map(to_crops, num_parallel_calls=parallel, deterministic=True)
-               .unbatch()
-               .batch(batch_size)
-               .prefetch(1))
+    dataset = (
+        _as_dataset(examples)
+        .map(to_crops, num_parallel_calls=parallel, deterministic=True)
+        .unbatch()
+        .batch(batch_size)
+        .prefetch(1)
+    )
 
     hits = dict.fromkeys(top_k, 0)
     loss_sum, count = 0.0, 0
@@ -379,13 +423,25 @@ def evaluate(predict_fn, examples, crops=1, input_size=REFERENCE_INPUT_SIZE, bat
             pending_probs, pending_labels = pending_probs[done:], pending_labels[done:]
 
     if count == 0:
-        raise ValueError("`examples` is empty: nothing to evaluate.")
-    return EvalResult(accuracy={k: hits[k] / count for k in top_k}, loss=loss_sum / count,
-                      num_images=count, crops=n)
+        raise UsageError("`examples` is empty: nothing to evaluate.")
+    return EvalResult(
+        accuracy={k: hits[k] / count for k in top_k},
+        loss=loss_sum / count,
+        num_images=count,
+        crops=n,
+    )
 
 
-def evaluate_model(model, examples, crops=1, batch_size=128, top_k=(1, 5),
-                   central_fraction=DEFAULT_CENTRAL_FRACTION, input_size=None, from_logits=False):
+def evaluate_model(
+    model,
+    examples,
+    crops=1,
+    batch_size=128,
+    top_k=(1, 5),
+    central_fraction=DEFAULT_CENTRAL_FRACTION,
+    input_size=None,
+    from_logits=False,
+):
     """:func:`evaluate` for a Keras classifier (aux heads, if any, are ignored).
 
     ``input_size`` defaults to the model's square input size; it is required for a model built
@@ -395,17 +451,25 @@ def evaluate_model(model, examples, crops=1, batch_size=128, top_k=(1, 5),
     height, width = model.input_shape[1:3]
     if input_size is None:
         if height is None or height != width:
-            raise ValueError(
-                f"`input_size` is needed: the model's input is {height} x {width}, not a fixed square."
+            raise UsageError(
+                f"`input_size` is needed: the model's input is {height} x {width}, not a fixed "
+                "square."
             )
         input_size = height
     elif height is not None and (height, width) != (input_size, input_size):
-        raise ValueError(
+        raise UsageError(
             f"`input_size` {input_size!r} does not match the model's input {height} x {width}."
         )
-    return evaluate(model.predict_on_batch, examples, crops=crops, input_size=input_size,
-                    batch_size=batch_size, top_k=top_k, central_fraction=central_fraction,
-                    from_logits=from_logits)
+    return evaluate(
+        model.predict_on_batch,
+        examples,
+        crops=crops,
+        input_size=input_size,
+        batch_size=batch_size,
+        top_k=top_k,
+        central_fraction=central_fraction,
+        from_logits=from_logits,
+    )
 
 
 def _as_dataset(examples):
@@ -416,7 +480,7 @@ def _as_dataset(examples):
     try:
         first = next(iterator)
     except StopIteration:
-        raise ValueError("`examples` is empty: nothing to evaluate.") from None
+        raise UsageError("`examples` is empty: nothing to evaluate.") from None
     image = np.asarray(first[0])
     # Height and width vary between images; rank and channels come from the first image, so
     # multi_crop rejects a wrong one with a ValueError when the pipeline is built.
@@ -437,7 +501,7 @@ def _predict(predict_fn, batch, from_logits):
         (output,) = output.values()
     probs = np.asarray(output, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[0] != len(batch):
-        raise ValueError(
+        raise UsageError(
             f"`predict_fn` must return probabilities [batch, classes]; for a batch of {len(batch)} "
             f"it returned shape {probs.shape}."
         )
@@ -445,7 +509,7 @@ def _predict(predict_fn, batch, from_logits):
         probs = np.exp(probs - probs.max(axis=1, keepdims=True))
         return probs / probs.sum(axis=1, keepdims=True)
     if np.any(probs < 0) or np.any(np.abs(probs.sum(axis=1) - 1) > _PROBABILITY_TOLERANCE):
-        raise ValueError(
+        raise UsageError(
             "`predict_fn` must return probabilities (non-negative, rows summing to 1); pass "
             "from_logits=True for a model that returns logits."
         )
@@ -457,7 +521,7 @@ def _score(probs, labels):
     cross-entropy of ``probs``."""
     classes = probs.shape[1]
     if np.any(labels < 0) or np.any(labels >= classes):
-        raise ValueError(
+        raise UsageError(
             f"`examples` labels must be in [0, {classes}) for a {classes}-class predict_fn; got "
             f"{labels[(labels < 0) | (labels >= classes)][:5].tolist()}."
         )

@@ -37,6 +37,8 @@ import re
 
 import numpy as np
 
+from inception_keras.errors import UsageError
+
 LABELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet_labels.txt")
 """Path of the shipped ``wnid<TAB>lemmas`` file (1000 lines, class-index order)."""
 
@@ -111,15 +113,13 @@ def decode_predictions(probabilities, top: int = 5) -> list[list[tuple[str, str,
     """
     scores = np.asarray(probabilities, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[1] != NUM_CLASSES:
-        raise ValueError(
+        raise UsageError(
             f"decode_predictions expects a batch of ImageNet scores of shape (N, {NUM_CLASSES}), "
             f"got shape {scores.shape}."
         )
     is_int = isinstance(top, (int, np.integer)) and not isinstance(top, bool)
     if not is_int or not 1 <= top <= NUM_CLASSES:
-        raise ValueError(f"top must be an integer from 1 to {NUM_CLASSES}, got {top!r}.")
+        raise UsageError(f"top must be an integer from 1 to {NUM_CLASSES}, got {top!r}.")
     ids, names = wordnet_ids(), class_names()
     order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
-    return [
-        [(ids[i], names[i], float(row[i])) for i in best] for row, best in zip(scores, order)
-    ]
+    return [[(ids[i], names[i], float(row[i])) for i in best] for row, best in zip(scores, order)]

@@ -8,6 +8,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from inception_keras.errors import UsageError
 
 # Ops traced under this name scope are meant to stay float32 in a full-integer model: TFLite's
 # int8 SQRT and DIV kernels are scalar loops and XNNPACK runs only their float32 forms.
@@ -36,7 +37,7 @@ class LocalResponseNormalization(keras.layers.Layer):
     def __init__(self, size=5, alpha=1e-4, beta=0.75, bias=1.0, **kwargs):
         super().__init__(**kwargs)
         if int(size) != size or size < 1 or size % 2 == 0:
-            raise ValueError(f"`size` must be a positive odd integer, got {size!r}.")
+            raise UsageError(f"`size` must be a positive odd integer, got {size!r}.")
         self.size = int(size)
         self.alpha = float(alpha)
         self.beta = float(beta)
@@ -59,8 +60,12 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def _lrn(self, x):
         return tf.nn.local_response_normalization(
-            x, depth_radius=self.size // 2, bias=self.bias, alpha=self.alpha / self.size,
-            beta=self.beta)
+            x,
+            depth_radius=self.size // 2,
+            bias=self.bias,
+            alpha=self.alpha / self.size,
+            beta=self.beta,
+        )
 
     def _lrn_elementwise(self, x):
         """The same function as SQUARE, a 1x1 convolution with a band matrix (``alpha / size``
@@ -72,8 +77,10 @@ class LocalResponseNormalization(keras.layers.Layer):
         """
         channels = x.shape[-1]
         kernel = (self._band(channels, x.dtype) * (self.alpha / self.size))[None, None]
-        d = tf.nn.bias_add(tf.nn.conv2d(tf.square(x), kernel, 1, "VALID"),
-                           tf.fill([channels], tf.constant(self.bias, x.dtype)))
+        d = tf.nn.bias_add(
+            tf.nn.conv2d(tf.square(x), kernel, 1, "VALID"),
+            tf.fill([channels], tf.constant(self.bias, x.dtype)),
+        )
         with tf.name_scope(KEEP_FLOAT32_SCOPE):
             if self.beta == 0.75:
                 root = tf.sqrt(d)
@@ -86,8 +93,9 @@ class LocalResponseNormalization(keras.layers.Layer):
         """Sum over each channel's window as one matrix product with a 0/1 band matrix (the
         band is symmetric, so this is also its own transpose)."""
         channels = x.shape[-1]
-        return tf.reshape(tf.matmul(tf.reshape(x, [-1, channels]), self._band(channels, x.dtype)),
-                          tf.shape(x))
+        return tf.reshape(
+            tf.matmul(tf.reshape(x, [-1, channels]), self._band(channels, x.dtype)), tf.shape(x)
+        )
 
     def _band(self, channels, dtype):
         """``[channels, channels]``: 1 where two channels are within one window, else 0."""
@@ -97,9 +105,9 @@ class LocalResponseNormalization(keras.layers.Layer):
     def _lrn_fast_gradient(self, x):
         """LRN with its gradient written out, for training.
 
-        TF's ``LRNGrad`` CPU kernel takes about twice as long as the forward op (measured on
-        32x56x56x192, GoogLeNet's norm2 at batch 32: 240 ms against 107 ms) and LRN was a quarter
-        of the paper variant's float32 training step. Here the forward pass keeps the normaliser
+        TF's ``LRNGrad`` CPU kernel is much slower than the forward op, and LRN was a large share
+        of the paper variant's float32 training step (figures in the README's Performance
+        section, from ``scripts/profile_train_step.py``). Here the forward pass keeps the normaliser
         ``d`` and ``d ** -beta`` for the backward pass, which is then elementwise ops and one
         band-matrix product.
         """
@@ -114,8 +122,9 @@ class LocalResponseNormalization(keras.layers.Layer):
 
             def grad(upstream):
                 # y = x d^-beta, so dL/dx = g d^-beta - 2 scale beta x window_sum(g y / d).
-                return upstream * factor - (2 * scale * self.beta) * x * \
-                    self._window_sum(upstream * y / d)
+                return upstream * factor - (2 * scale * self.beta) * x * self._window_sum(
+                    upstream * y / d
+                )
 
             return y, grad
 
@@ -140,8 +149,9 @@ def lrn_as_elementwise_ops(model):
     ``bn`` variant, without LRN, ran about twice as fast in both). The full-integer TFLite model
     uses this form too, with the power and division kept in float32 (:data:`KEEP_FLOAT32_SCOPE`).
     """
-    layers = [layer for layer in model._flatten_layers()
-              if isinstance(layer, LocalResponseNormalization)]
+    layers = [
+        layer for layer in model._flatten_layers() if isinstance(layer, LocalResponseNormalization)
+    ]
     for layer in layers:
         layer.elementwise_inference = True
     try:

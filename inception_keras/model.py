@@ -25,6 +25,7 @@ from inception_keras.architecture import (  # noqa: F401 (re-exported: the model
     AUX_LOSS_WEIGHT,
     AUX_POOL,
     AUX_POOL_STRIDE,
+    CAFFE_INPUT_SCALE,
     CAFFE_MEAN_RGB,
     LAST_POOL,
     LRN,
@@ -37,6 +38,7 @@ from inception_keras.architecture import (  # noqa: F401 (re-exported: the model
     Variant,
     get_variant,
 )
+from inception_keras.errors import UsageError
 from inception_keras.layers import LocalResponseNormalization
 
 # With "same" padding every stage halves the size (rounding up), so any input works in principle;
@@ -54,12 +56,22 @@ def conv_unit(x, filters, kernel, stride=1, *, name, variant="paper", batch_norm
     variant = _resolve_variant(variant, batch_norm)
     if not variant.batch_norm:
         return keras.layers.Conv2D(
-            filters, kernel, strides=stride, padding="same", activation="relu",
-            kernel_initializer=variant.initializer, name=name,
+            filters,
+            kernel,
+            strides=stride,
+            padding="same",
+            activation="relu",
+            kernel_initializer=variant.initializer,
+            name=name,
         )(x)
     x = keras.layers.Conv2D(
-        filters, kernel, strides=stride, padding="same", use_bias=False,
-        kernel_initializer=variant.initializer, name=name,
+        filters,
+        kernel,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=variant.initializer,
+        name=name,
     )(x)
     # epsilon 1e-3: Keras' default, and TF-slim's (its checkpoint's statistics assume it).
     x = keras.layers.BatchNormalization(epsilon=1e-3, scale=variant.bn_scale, name=f"{name}_bn")(x)
@@ -72,8 +84,12 @@ def _resolve_variant(variant, batch_norm):
     return get_variant(variant)
 
 
-def inception_block(x, config, *, name=None, variant="paper", batch_norm=None):
+def inception_block(x, config, *, name=None, variant="paper", batch_norm=None, naive=None):
     """One inception block: [1x1] ‖ [1x1 reduce → 3x3] ‖ [1x1 reduce → 5x5] ‖ [3x3 max-pool → 1x1].
+
+    With ``naive=True``, the paper's naive module (Figure 2(a)) from the same row instead:
+    [1x1] ‖ [3x3] ‖ [5x5] ‖ [3x3 max-pool], each convolution straight on the input and the pool
+    passed through without a projection; the reduce and pool proj counts are not used.
 
     Args:
         x: input tensor, channels last.
@@ -81,42 +97,55 @@ def inception_block(x, config, *, name=None, variant="paper", batch_norm=None):
             ``(#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)``.
         name: block name (default ``config.name``); layers are named ``{name}_1x1``,
             ``{name}_3x3_reduce``, ``{name}_3x3``, ``{name}_5x5_reduce``, ``{name}_5x5``,
-            ``{name}_pool``, ``{name}_pool_proj`` and the concatenated output ``{name}``.
+            ``{name}_pool``, ``{name}_pool_proj`` and the concatenated output ``{name}`` (naive:
+            no ``_reduce`` or ``_pool_proj`` layers).
         variant: a name from :data:`VARIANTS` or a :class:`Variant`: BatchNorm or not, and the
             third branch's kernel (``"slim"``'s "5x5" branch is a 3x3, named ``{name}_5x5`` still).
         batch_norm: ``True`` is short for ``variant="bn"``.
+        naive: build the naive module; ``None`` (default): as the variant says (only ``"naive"``
+            has naive blocks), so ``False`` for every other variant.
 
     Returns:
-        The block output with ``#1x1 + #3x3 + #5x5 + pool proj`` channels.
+        The block output with ``#1x1 + #3x3 + #5x5 + pool proj`` channels; naive:
+        ``#1x1 + #3x3 + #5x5 +`` the input's channels.
     """
     if not isinstance(config, Inception):
         if len(config) != 6:
-            raise ValueError(
+            raise UsageError(
                 "`config` must be an Inception row or six filter counts "
                 f"(#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj); got {config!r}."
             )
         config = Inception(name or "inception", *config)
     name = name or config.name
     if any(int(f) != f or f < 1 for f in config.filters):
-        raise ValueError(f"`config` filter counts must be positive integers; got {config.filters}.")
+        raise UsageError(f"`config` filter counts must be positive integers; got {config.filters}.")
     variant = _resolve_variant(variant, batch_norm)
+    if naive is None:
+        naive = variant.naive_blocks
+    elif not isinstance(naive, bool):
+        raise UsageError(f"`naive` must be True, False or None; got {naive!r}.")
 
     def conv(y, filters, kernel, suffix):
         return conv_unit(y, filters, kernel, name=f"{name}_{suffix}", variant=variant)
 
+    def reduced(y, filters, suffix):  # the naive module convolves the input itself
+        return y if naive else conv(y, filters, 1, suffix)
+
     branch_1x1 = conv(x, config.n1x1, 1, "1x1")
-    branch_3x3 = conv(conv(x, config.n3x3_reduce, 1, "3x3_reduce"), config.n3x3, 3, "3x3")
-    branch_5x5 = conv(conv(x, config.n5x5_reduce, 1, "5x5_reduce"), config.n5x5,
-                      variant.kernel_5x5, "5x5")
+    branch_3x3 = conv(reduced(x, config.n3x3_reduce, "3x3_reduce"), config.n3x3, 3, "3x3")
+    branch_5x5 = conv(
+        reduced(x, config.n5x5_reduce, "5x5_reduce"), config.n5x5, variant.kernel_5x5, "5x5"
+    )
     pooled = keras.layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
-    branch_pool = conv(pooled, config.pool_proj, 1, "pool_proj")
+    branch_pool = pooled if naive else conv(pooled, config.pool_proj, 1, "pool_proj")
     return keras.layers.Concatenate(axis=-1, name=name)(
         [branch_1x1, branch_3x3, branch_5x5, branch_pool]
     )
 
 
-def aux_head(x, classes, *, name, variant="paper", batch_norm=None,
-             classifier_activation="softmax"):
+def aux_head(
+    x, classes, *, name, variant="paper", batch_norm=None, classifier_activation="softmax"
+):
     """An auxiliary classifier (training only): 5x5/3 avg pool → 1x1 conv 128 → FC 1024 →
     dropout 0.7 → linear → activation. 4x4x128 before the FC at a 224 input.
 
@@ -143,9 +172,15 @@ def _stem_conv1(x, row, variant):
     if variant.caffe_padding:
         pad = row.kernel // 2
         x = keras.layers.ZeroPadding2D(pad, name=f"{row.name}_pad")(x)
-        return keras.layers.Conv2D(row.filters, row.kernel, strides=row.stride, padding="valid",
-                                   activation="relu", kernel_initializer=variant.initializer,
-                                   name=row.name)(x)
+        return keras.layers.Conv2D(
+            row.filters,
+            row.kernel,
+            strides=row.stride,
+            padding="valid",
+            activation="relu",
+            kernel_initializer=variant.initializer,
+            name=row.name,
+        )(x)
     return conv_unit(x, row.filters, row.kernel, row.stride, name=row.name, variant=variant)
 
 
@@ -173,7 +208,9 @@ def _input_scaling(x, variant):
     if variant.input_scaling == "caffe":
         # Constants rather than a Normalization layer's variables, which ONNX export would
         # turn into model inputs.
-        return keras.layers.Rescaling(1.0, offset=[-m for m in CAFFE_MEAN_RGB], name="rescale")(x)
+        scale = 1.0 / CAFFE_INPUT_SCALE
+        offset = [-m * scale for m in CAFFE_MEAN_RGB]
+        return keras.layers.Rescaling(scale, offset=offset, name="rescale")(x)
     return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(x)
 
 
@@ -217,8 +254,9 @@ def GoogLeNet(
             The model then has three outputs ``[predictions, aux1, aux2]`` (the paper's training
             setup, losses weighted 1, 0.3, 0.3); :func:`inference_model` strips them again.
         variant: a name from :data:`VARIANTS`: ``"paper"`` (Table 1 with LRN, Caffe's padding and
-            input mean), ``"bn"`` (BatchNorm after every convolution, no LRN) or ``"slim"``
-            (TF-slim's Inception v1).
+            input mean), ``"bn"`` (BatchNorm after every convolution, no LRN), ``"slim"``
+            (TF-slim's Inception v1) or ``"naive"`` (``"paper"`` with the naive modules of the
+            paper's Figure 2(a) as its blocks: ~14x the weights, no published weights).
         name: model name.
 
     Returns:
@@ -227,20 +265,20 @@ def GoogLeNet(
     spec = get_variant(variant)
     if include_top:
         if pooling is not None:
-            raise ValueError(
+            raise UsageError(
                 f"`pooling` applies only with include_top=False (the top has its own global "
                 f"average pool); got pooling={pooling!r} with include_top=True."
             )
         if int(classes) != classes or classes < 1:
-            raise ValueError(f"`classes` must be a positive integer; got {classes!r}.")
+            raise UsageError(f"`classes` must be a positive integer; got {classes!r}.")
     else:
         if pooling not in (None, "avg", "max"):
-            raise ValueError(f"`pooling` must be None, 'avg' or 'max'; got {pooling!r}.")
+            raise UsageError(f"`pooling` must be None, 'avg' or 'max'; got {pooling!r}.")
         if aux_logits:
-            raise ValueError("`aux_logits` must be False with include_top=False: the aux heads are "
-                             "classifiers.")
-    source = pretrained.check_weights_argument(weights, spec.name, include_top, classes,
-                                               aux_logits)
+            raise UsageError(
+                "`aux_logits` must be False with include_top=False: the aux heads are classifiers."
+            )
+    source = pretrained.check_weights_argument(weights, spec.name, include_top, classes, aux_logits)
 
     img_input = _input_layer(input_tensor, input_shape, aux_logits)
     aux_inputs = {}
@@ -277,8 +315,13 @@ def GoogLeNet(
     outputs = x
     if aux_logits:
         outputs = [x] + [
-            aux_head(aux_inputs[head], classes, name=head, variant=spec,
-                     classifier_activation=classifier_activation)
+            aux_head(
+                aux_inputs[head],
+                classes,
+                name=head,
+                variant=spec,
+                classifier_activation=classifier_activation,
+            )
             for head in AUX_HEADS
         ]
 
@@ -293,12 +336,13 @@ def _input_layer(input_tensor, input_shape, aux_logits):
     """Validates ``input_shape`` / ``input_tensor`` and returns the image input tensor."""
     if input_tensor is not None:
         if not keras.backend.is_keras_tensor(input_tensor):
-            raise ValueError(
-                f"`input_tensor` must be a Keras tensor (from keras.Input); got {type(input_tensor)}."
+            raise UsageError(
+                "`input_tensor` must be a Keras tensor (from keras.Input); got "
+                f"{type(input_tensor)}."
             )
         shape = tuple(input_tensor.shape[1:])
         if input_shape is not None and tuple(input_shape) != shape:
-            raise ValueError(
+            raise UsageError(
                 f"`input_shape` {tuple(input_shape)} disagrees with `input_tensor`'s shape {shape}."
             )
         input_shape = shape
@@ -307,18 +351,19 @@ def _input_layer(input_tensor, input_shape, aux_logits):
 
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or input_shape[2] != 3:
-        raise ValueError(
+        raise UsageError(
             f"`input_shape` must be (height, width, 3) for channels-last RGB; got {input_shape}."
         )
     for size in input_shape[:2]:
         if size is None:
             if aux_logits:
-                raise ValueError(
-                    f"`input_shape` {input_shape} has an unknown size: with aux_logits=True the aux "
+                raise UsageError(
+                    f"`input_shape` {input_shape} has an unknown size: with aux_logits=True the "
+                    "aux "
                     "heads' fully-connected layers need a fixed height and width."
                 )
         elif size < MIN_INPUT_SIZE:
-            raise ValueError(
+            raise UsageError(
                 f"`input_shape` {input_shape} is too small: height and width must be at least "
                 f"{MIN_INPUT_SIZE}."
             )
@@ -363,5 +408,5 @@ def feature_model(model, end_points):
     names = [layer.name for layer in model.layers]
     unknown = [n for n in end_points if n not in names]
     if unknown:
-        raise ValueError(f"`end_points` {unknown} are not layers of {model.name!r}.")
+        raise UsageError(f"`end_points` {unknown} are not layers of {model.name!r}.")
     return keras.Model(model.inputs, {n: model.get_layer(n).output for n in end_points})

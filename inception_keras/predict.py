@@ -15,6 +15,9 @@ import os
 import numpy as np
 
 from inception_keras import data, preprocessing
+from inception_keras.data import expand_image_paths
+from inception_keras.errors import UsageError
+from inception_keras.export.runners import load_runner
 
 
 @dataclasses.dataclass
@@ -27,9 +30,13 @@ class Prediction:
     probabilities: list[float]
 
     def to_json(self):
-        return {"path": self.path, "top_k": [
-            {"class_id": c, "label": label, "probability": p}
-            for c, label, p in zip(self.class_ids, self.labels, self.probabilities)]}
+        return {
+            "path": self.path,
+            "top_k": [
+                {"class_id": c, "label": label, "probability": p}
+                for c, label, p in zip(self.class_ids, self.labels, self.probabilities)
+            ],
+        }
 
 
 @dataclasses.dataclass
@@ -42,8 +49,11 @@ class Predictions:
     errors: dict[str, str]
 
     def to_json(self):
-        return {"model": self.model, "predictions": [p.to_json() for p in self.predictions],
-                "errors": [{"path": path, "error": reason} for path, reason in self.errors.items()]}
+        return {
+            "model": self.model,
+            "predictions": [p.to_json() for p in self.predictions],
+            "errors": [{"path": path, "error": reason} for path, reason in self.errors.items()],
+        }
 
     def format(self):
         """Human-readable: each image, then its top-k labels and probabilities."""
@@ -52,35 +62,20 @@ class Predictions:
             lines.append(prediction.path)
             width = max(len(label) for label in prediction.labels)
             for rank, (label, probability) in enumerate(
-                    zip(prediction.labels, prediction.probabilities), 1):
+                zip(prediction.labels, prediction.probabilities), 1
+            ):
                 lines.append(f"  {rank}. {label:<{width}}  {probability:7.2%}")
         return "\n".join(lines)
 
 
-def expand_image_paths(paths):
-    """Files as given, and the image files under each given directory (sorted).
-
-    Returns ``(files, errors)``: ``errors`` maps each input that names no file to a reason.
-    """
-    files, errors = [], {}
-    for path in map(os.fspath, paths):
-        if os.path.isdir(path):
-            found = sorted(os.path.join(root, name) for root, _, names in os.walk(path)
-                           for name in names if data.is_image_file(name))
-            files.extend(found)
-            if not found:
-                errors[path] = f"directory contains no images ({', '.join(data.IMAGE_EXTENSIONS)})"
-        elif not os.path.exists(path):
-            errors[path] = "no such file"
-        elif not os.access(path, os.R_OK):
-            errors[path] = "permission denied"
-        else:
-            files.append(path)
-    return files, errors
-
-
-def predict(model, images, top_k=5, batch_size=32, image_size=None,
-            crop_fraction=preprocessing.DEFAULT_CROP_FRACTION):
+def predict(
+    model,
+    images,
+    top_k=5,
+    batch_size=32,
+    image_size=None,
+    crop_fraction=preprocessing.DEFAULT_CROP_FRACTION,
+):
     """Predicts the top-k classes of image files.
 
     Args:
@@ -96,29 +91,31 @@ def predict(model, images, top_k=5, batch_size=32, image_size=None,
         :class:`Predictions`. Labels are the class names shipped with the artefact, or the class
         ids as text when it has none.
     """
-    from inception_keras.export.runners import load_runner
-
     runner = load_runner(model) if isinstance(model, (str, os.PathLike)) else model
     size = runner.input_shape[1] or image_size
     if size is None:
-        raise ValueError("the model's input size is not fixed: pass `image_size`.")
+        raise UsageError("the model's input size is not fixed: pass `image_size`.")
     if top_k < 1:
-        raise ValueError(f"`top_k` must be at least 1, got {top_k}.")
+        raise UsageError(f"`top_k` must be at least 1, got {top_k}.")
     names = getattr(runner, "class_names", None) or [str(i) for i in range(runner.num_classes)]
     files, errors = expand_image_paths(images)
     found = {}
     if files:
-        dataset, stats = data.image_files_dataset(files, image_size=size, batch_size=batch_size,
-                                                  crop_fraction=crop_fraction)
+        dataset, stats = data.image_files_dataset(
+            files, image_size=size, batch_size=batch_size, crop_fraction=crop_fraction
+        )
         for batch, paths in dataset:
             probabilities = np.asarray(runner(batch.numpy()), dtype=np.float64)
             top = np.argsort(-probabilities, axis=-1, kind="stable")[:, :top_k]
             for path, ids, row in zip(paths.numpy(), top, probabilities):
                 found[path.decode()] = Prediction(
-                    path.decode(), ids.tolist(), [names[i] for i in ids], row[ids].tolist())
+                    path.decode(), ids.tolist(), [names[i] for i in ids], row[ids].tolist()
+                )
         for path in stats.skipped_files():
-            errors[path] = ("cannot be read or decoded as an image "
-                            f"({', '.join(data.IMAGE_EXTENSIONS)}); is it corrupt?")
+            errors[path] = (
+                "cannot be read or decoded as an image "
+                f"({', '.join(data.IMAGE_EXTENSIONS)}); is it corrupt?"
+            )
     # Input order, for predictions and errors alike.
     order = {path: i for i, path in enumerate(map(os.fspath, images))}
     order.update({path: len(order) + i for i, path in enumerate(files) if path not in order})

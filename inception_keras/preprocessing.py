@@ -30,6 +30,8 @@ import dataclasses
 
 import tensorflow as tf
 
+from inception_keras.errors import UsageError
+
 #: Fraction of each side kept by the evaluation central crop (224 / 256).
 DEFAULT_CROP_FRACTION = 0.875
 
@@ -68,20 +70,22 @@ class AugmentConfig:
     def __post_init__(self):
         lo, hi = self.area_range
         if not 0 < lo <= hi <= 1:
-            raise ValueError(f"area_range must satisfy 0 < min <= max <= 1, got {self.area_range}")
+            raise UsageError(f"area_range must satisfy 0 < min <= max <= 1, got {self.area_range}")
         lo, hi = self.aspect_ratio_range
         if not 0 < lo <= hi:
-            raise ValueError(f"aspect_ratio_range must satisfy 0 < min <= max, got {self.aspect_ratio_range}")
+            raise UsageError(
+                f"aspect_ratio_range must satisfy 0 < min <= max, got {self.aspect_ratio_range}"
+            )
         for name in ("contrast_range", "saturation_range"):
             lo, hi = getattr(self, name)
             if not 0 <= lo <= hi:
-                raise ValueError(f"{name} must satisfy 0 <= min <= max, got {(lo, hi)}")
+                raise UsageError(f"{name} must satisfy 0 <= min <= max, got {(lo, hi)}")
         if not 0 <= self.hue_delta <= 0.5:
-            raise ValueError(f"hue_delta must be in [0, 0.5], got {self.hue_delta}")
+            raise UsageError(f"hue_delta must be in [0, 0.5], got {self.hue_delta}")
         if self.brightness_delta < 0:
-            raise ValueError(f"brightness_delta must be >= 0, got {self.brightness_delta}")
+            raise UsageError(f"brightness_delta must be >= 0, got {self.brightness_delta}")
         if not self.resize_methods:
-            raise ValueError("resize_methods must name at least one tf.image.resize method")
+            raise UsageError("resize_methods must name at least one tf.image.resize method")
 
 
 def decode_image(encoded: tf.Tensor) -> tf.Tensor:
@@ -112,7 +116,7 @@ def eval_transform(
     down, as ``tf.image.central_crop`` does).
     """
     if not 0 < crop_fraction <= 1:
-        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
+        raise UsageError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
     image = _resize(tf.image.central_crop(image, crop_fraction), image_size, "bilinear")
     return tf.clip_by_value(image, 0.0, 255.0)
 
@@ -163,7 +167,7 @@ def photometric_distort(image: tf.Tensor, seed: tf.Tensor, config: AugmentConfig
     order = tf.argsort(tf.random.stateless_uniform([len(ops)], seeds[4]))
     for position in range(len(ops)):
         # switch_case keeps a single graph for every one of the 24 orders.
-        image = tf.switch_case(order[position], [lambda op=op: op(image) for op in ops])
+        image = tf.switch_case(order[position], [lambda op=op, x=image: op(x) for op in ops])
         image = tf.clip_by_value(image, 0.0, 1.0)
     return image
 

@@ -17,21 +17,20 @@ Importing this module registers the tensorflow-datasets builder ``shapes``
 
     tfds.builder("shapes", data_dir=...).download_and_prepare()
 
-generates it locally and ``"shapes"`` is just another tfds name. Rendering
-takes about 3 ms per 128 px image on one idle core (1000 images in ~3 s);
-preparing the default config (12k images) takes 1.5-2.5 minutes, about half
-of it tfds' PNG encoding. ``smoke`` prepares in ~2 s.
+generates it locally and ``"shapes"`` is just another tfds name. Rendering is
+plain NumPy; preparing the default config (12k images) takes a minute or two,
+about half of it tfds' PNG encoding, and ``smoke`` a few seconds.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
-from etils import epath
 import tensorflow_datasets as tfds
+from etils import epath
 
 CLASS_NAMES = ("circle", "ring", "triangle", "square", "hexagon", "star", "cross", "crescent")
 
@@ -65,7 +64,9 @@ _POLYGONS = {
 def _convex_sdf(x: np.ndarray, y: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Max over edge half-planes: exact inside, a lower bound outside, which
     is all the one-pixel anti-aliasing needs. ``polygon`` is [K, 2]."""
-    twice_area = np.sum(polygon[:, 0] * np.roll(polygon[:, 1], -1) - np.roll(polygon[:, 0], -1) * polygon[:, 1])
+    twice_area = np.sum(
+        polygon[:, 0] * np.roll(polygon[:, 1], -1) - np.roll(polygon[:, 0], -1) * polygon[:, 1]
+    )
     if twice_area < 0:  # clockwise: reverse so edge normals point outwards
         polygon = polygon[::-1]
     edges = np.roll(polygon, -1, axis=0) - polygon
@@ -91,7 +92,9 @@ def _star_sdf(x: np.ndarray, y: np.ndarray, points: int = 5, inner: float = 0.45
     valley = inner * np.array([np.cos(sector), np.sin(sector)])
     normal = np.array([valley[1] - tip[1], tip[0] - valley[0]])  # outward for this edge
     normal /= np.linalg.norm(normal)
-    return (radius * (np.cos(angle) * normal[0] + np.sin(angle) * normal[1]) - normal @ tip).astype(np.float32)
+    return (radius * (np.cos(angle) * normal[0] + np.sin(angle) * normal[1]) - normal @ tip).astype(
+        np.float32
+    )
 
 
 def _signed_distance(name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -137,24 +140,36 @@ def _backgrounds(rng: np.random.Generator, batch: int, size: int) -> np.ndarray:
 
     freq = rng.uniform(2, 12, batch).astype(np.float32)[:, None, None]  # cycles per image side
     phase = rng.uniform(0, 2 * np.pi, batch).astype(np.float32)[:, None, None]
-    stripes = np.sin(np.float32(2 * np.pi) * freq * directional(rng.uniform(0, np.pi, batch)) + phase)
+    stripes = np.sin(
+        np.float32(2 * np.pi) * freq * directional(rng.uniform(0, np.pi, batch)) + phase
+    )
     stripe_colour = rng.uniform(-1, 1, (batch, 1, 1, 3)) * rng.uniform(0, 50, (batch, 1, 1, 1))
     image += stripes[..., None].astype(np.float32) * stripe_colour.astype(np.float32)
-    image += _smooth_field(rng, batch, size) * rng.uniform(0, 60, (batch, 1, 1, 1)).astype(np.float32)
+    image += _smooth_field(rng, batch, size) * rng.uniform(0, 60, (batch, 1, 1, 1)).astype(
+        np.float32
+    )
     return image
 
 
-def _fill_colours(rng: np.random.Generator, background: np.ndarray, masks: np.ndarray) -> np.ndarray:
+def _fill_colours(
+    rng: np.random.Generator, background: np.ndarray, masks: np.ndarray
+) -> np.ndarray:
     """Random colours, replaced by a contrasting one where too close to the
     background under the figure, so every figure stays visible."""
-    under = np.einsum("byxc,byx->bc", background, masks) / np.maximum(masks.sum((1, 2)), 1e-6)[:, None]
+    under = (
+        np.einsum("byxc,byx->bc", background, masks) / np.maximum(masks.sum((1, 2)), 1e-6)[:, None]
+    )
     colours = rng.uniform(0, 255, under.shape)
-    contrasting = np.where(under > 127, rng.uniform(0, 50, under.shape), rng.uniform(205, 255, under.shape))
+    contrasting = np.where(
+        under > 127, rng.uniform(0, 50, under.shape), rng.uniform(205, 255, under.shape)
+    )
     too_close = np.linalg.norm(colours - under, axis=-1, keepdims=True) < 110
     return np.where(too_close, contrasting, colours).astype(np.float32)
 
 
-def render(labels: np.ndarray, rng: np.random.Generator, image_size: int = 128, return_masks: bool = False):
+def render(
+    labels: np.ndarray, rng: np.random.Generator, image_size: int = 128, return_masks: bool = False
+):
     """Renders one image per label.
 
     Args:
@@ -192,7 +207,9 @@ def render(labels: np.ndarray, rng: np.random.Generator, image_size: int = 128, 
     colours = _fill_colours(rng, background, masks)
     alpha = masks[..., None]
     image = background * (1 - alpha) + colours[:, None, None, :] * alpha
-    image += rng.standard_normal(image.shape, dtype=np.float32) * rng.uniform(0, 12, (batch, 1, 1, 1)).astype(np.float32)
+    image += rng.standard_normal(image.shape, dtype=np.float32) * rng.uniform(
+        0, 12, (batch, 1, 1, 1)
+    ).astype(np.float32)
     image = np.clip(np.round(image), 0, 255).astype(np.uint8)
     return (image, masks) if return_masks else image
 
@@ -216,8 +233,9 @@ def generate(split: str, count: int, image_size: int = 128, seed: int = 0) -> It
         yield from zip(images, chunk_labels.tolist())
 
 
-def write_images(directory: str, count: int = 8, image_size: int = 128, split: str = "test",
-                 seed: int = 0) -> list[str]:
+def write_images(
+    directory: str, count: int = 8, image_size: int = 128, split: str = "test", seed: int = 0
+) -> list[str]:
     """Writes ``count`` images of a split as PNG files named by their class
     (``00_circle.png`` ...), e.g. to try ``inception-keras predict``.
 
@@ -311,12 +329,18 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing to download
         config = self.builder_config
-        counts = {"train": config.num_train, "validation": config.num_validation, "test": config.num_test}
+        counts = {
+            "train": config.num_train,
+            "validation": config.num_validation,
+            "test": config.num_test,
+        }
         return {split: self._generate_examples(split, count) for split, count in counts.items()}
 
     def _generate_examples(self, split: str, count: int):
         config = self.builder_config
-        for index, (image, label) in enumerate(generate(split, count, config.image_size, config.seed)):
+        for index, (image, label) in enumerate(
+            generate(split, count, config.image_size, config.seed)
+        ):
             yield index, {"image": image, "label": label}
 
 
@@ -324,5 +348,7 @@ def prepare(name: str = "shapes", data_dir: str | None = None) -> tfds.core.Data
     """Returns the prepared ``shapes`` builder, generating it if needed (offline)."""
     builder = tfds.builder(name, data_dir=data_dir)
     if not builder.is_prepared():
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+        )
     return builder

@@ -7,15 +7,20 @@ output shapes, filter counts), so the table describes the model that was built, 
 The paper counts params in K = 1024 (its linear row, 1024 x 1000 weights, reads "1000K") and ops
 in M = 10^6. Its table is not fully consistent with its own channel counts; the summary prints
 where and by how much, rather than adjusting anything.
+
+:func:`compare_naive` sets the same rows of Table 1's network beside those of the network built
+from the paper's naive modules (Figure 2(a), the ``"naive"`` variant), with AlexNet's size for
+scale: what the 1x1 reductions save.
 """
 
 import dataclasses
 
 import keras
 
-from inception_keras.model import AUX_HEADS, TABLE_1, Conv, Inception, LRN, MaxPool
+from inception_keras.model import AUX_HEADS, LRN, TABLE_1, Conv, GoogLeNet, Inception, MaxPool
 
 K, M = 1024, 1e6
+UNITS = {"params": ("K", K), "ops": ("M", M)}  # how the paper prints each column
 # Published params and ops per row of Table 1 (224x224 input, 1000 classes), as printed.
 PAPER_FIGURES = {
     "conv1": ("2.7K", "34M"),
@@ -52,13 +57,16 @@ class Row:
     paper_params: str | None = None  # as printed in the paper, e.g. "159K"
     paper_ops: str | None = None
     training_only: bool = False
+    naive: bool = False  # an inception block without its 1x1 reductions (Figure 2(a))
 
     def deviations(self):
         """{"params"|"ops": relative difference} where ours differs from the paper's figure by
         more than NOTE_THRESHOLD and by more than the paper's rounding."""
         out = {}
-        for what, ours, printed in (("params", self.params, self.paper_params),
-                                    ("ops", self.ops, self.paper_ops)):
+        for what, ours, printed in (
+            ("params", self.params, self.paper_params),
+            ("ops", self.ops, self.paper_ops),
+        ):
             if printed is not None:
                 paper, rounding = paper_figure(printed)
                 if abs(ours - paper) > max(rounding, NOTE_THRESHOLD * paper):
@@ -80,7 +88,9 @@ def _kernel_figures(layers):
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
             size = _prod(layer.kernel.shape)
             params += size
-            positions = _prod(layer.output.shape[1:-1]) if isinstance(layer, keras.layers.Conv2D) else 1
+            positions = (
+                _prod(layer.output.shape[1:-1]) if isinstance(layer, keras.layers.Conv2D) else 1
+            )
             ops += size * positions
     return params, ops
 
@@ -94,7 +104,11 @@ def _prod(values):
 
 def _layers_of(model, prefix):
     """The layers of one row, in model order: ``prefix`` itself and ``prefix_*``."""
-    return [l for l in model.layers if l.name == prefix or l.name.startswith(prefix + "_")]
+    return [
+        layer
+        for layer in model.layers
+        if layer.name == prefix or layer.name.startswith(prefix + "_")
+    ]
 
 
 def _row(model, name, type_, patch="", depth=0, filters=None, members=None):
@@ -104,8 +118,14 @@ def _row(model, name, type_, patch="", depth=0, filters=None, members=None):
         return None
     params, ops = _kernel_figures(layers)
     return Row(
-        name=name, type=type_, patch=patch, output=tuple(layers[-1].output.shape[1:]),
-        depth=depth, filters=filters or {}, params=params, ops=ops,
+        name=name,
+        type=type_,
+        patch=patch,
+        output=tuple(layers[-1].output.shape[1:]),
+        depth=depth,
+        filters=filters or {},
+        params=params,
+        ops=ops,
     )
 
 
@@ -127,36 +147,69 @@ def summary_rows(model):
     The paper's figures are for a 224x224 input and 1000 classes; at another input size the ops
     (and for ``fc`` another class count) are not comparable and are left out.
     """
-    names = {l.name for l in model.layers}
+    names = {layer.name for layer in model.layers}
     input_hw = tuple(model.inputs[0].shape[1:3])
     rows = []
     for group in _paper_rows(TABLE_1):
         spec = group[-1]
         if isinstance(spec, Conv):
-            members = [l for s in group for l in _layers_of(model, s.name)]
+            members = [layer for s in group for layer in _layers_of(model, s.name)]
             conv = model.get_layer(spec.name)
             filters = {}
             if len(group) == 2:
-                filters = {"3x3_reduce": model.get_layer(group[0].name).filters, "3x3": conv.filters}
+                filters = {
+                    "3x3_reduce": model.get_layer(group[0].name).filters,
+                    "3x3": conv.filters,
+                }
             k, s = conv.kernel_size, conv.strides
-            rows.append(_row(model, spec.name, "convolution", f"{k[0]}x{k[1]}/{s[0]}", len(group),
-                             filters, members))
+            rows.append(
+                _row(
+                    model,
+                    spec.name,
+                    "convolution",
+                    f"{k[0]}x{k[1]}/{s[0]}",
+                    len(group),
+                    filters,
+                    members,
+                )
+            )
         elif isinstance(spec, MaxPool):
             pool = model.get_layer(spec.name)
-            rows.append(_row(model, spec.name, "max pool",
-                             f"{pool.pool_size[0]}x{pool.pool_size[1]}/{pool.strides[0]}"))
+            rows.append(
+                _row(
+                    model,
+                    spec.name,
+                    "max pool",
+                    f"{pool.pool_size[0]}x{pool.pool_size[1]}/{pool.strides[0]}",
+                )
+            )
         elif isinstance(spec, LRN):
             if spec.name in names:
                 rows.append(_row(model, spec.name, "local response norm"))
         elif isinstance(spec, Inception):
-            filters = {b: model.get_layer(f"{spec.name}_{b}").filters for b in BRANCHES}
-            rows.append(_row(model, spec.name, f"inception ({spec.name.split('_')[-1]})",
-                             depth=2, filters=filters))
+            filters = {
+                b: model.get_layer(f"{spec.name}_{b}").filters
+                for b in BRANCHES
+                if f"{spec.name}_{b}" in names
+            }
+            naive = "3x3_reduce" not in filters
+            row = _row(
+                model,
+                spec.name,
+                f"{'naive ' if naive else ''}inception ({spec.name.split('_')[-1]})",
+                depth=1 if naive else 2,
+                filters=filters,
+            )
+            row.naive = naive
+            rows.append(row)
 
     if "pool5" in names:
         pool_in = model.get_layer("pool5").input.shape
-        kind = "avg pool" if isinstance(model.get_layer("pool5"), keras.layers.GlobalAveragePooling2D) \
+        kind = (
+            "avg pool"
+            if isinstance(model.get_layer("pool5"), keras.layers.GlobalAveragePooling2D)
             else "max pool"
+        )
         rows.append(_row(model, "pool5", kind, f"{pool_in[1]}x{pool_in[2]}/1"))
     if "fc" in names:
         rate = model.get_layer("dropout").rate
@@ -172,6 +225,10 @@ def summary_rows(model):
 
     at_paper_size = input_hw == (PAPER_INPUT_SIZE, PAPER_INPUT_SIZE)
     for row in rows:
+        if row.naive:
+            # Table 1's figures are for the blocks with reductions; from a naive block on, every
+            # layer also sees another input depth, so nothing after it is comparable.
+            break
         if row.name in PAPER_FIGURES:
             paper_params, paper_ops = PAPER_FIGURES[row.name]
             classes_match = row.name != "fc" or row.output[-1] == PAPER_CLASSES
@@ -186,7 +243,13 @@ def _fmt_count(value, unit, scale):
     if not value:
         return ""
     value /= scale
-    return f"{value:.2g}{unit}" if value < 1 else f"{value:.1f}{unit}" if value < 100 else f"{value:.0f}{unit}"
+    return (
+        f"{value:.2g}{unit}"
+        if value < 1
+        else f"{value:.1f}{unit}"
+        if value < 100
+        else f"{value:.0f}{unit}"
+    )
 
 
 def _delta(ours, printed):
@@ -199,57 +262,261 @@ def _delta(ours, printed):
 def format_summary(model, rows=None):
     """The table as text: our figures, the paper's, the differences, totals and notes."""
     rows = rows if rows is not None else summary_rows(model)
-    headers = ["name", "type", "patch/stride", "output size", "depth", "#1x1", "#3x3 reduce",
-               "#3x3", "#5x5 reduce", "#5x5", "pool proj", "params", "ops",
-               "paper params", "paper ops", "Δ params", "Δ ops"]
+    headers = [
+        "name",
+        "type",
+        "patch/stride",
+        "output size",
+        "depth",
+        "#1x1",
+        "#3x3 reduce",
+        "#3x3",
+        "#5x5 reduce",
+        "#5x5",
+        "pool proj",
+        "params",
+        "ops",
+        "paper params",
+        "paper ops",
+        "Δ params",
+        "Δ ops",
+    ]
     cells = [
         [
-            r.name, r.type + (" *" if r.training_only else ""), r.patch,
-            "x".join("?" if d is None else str(d) for d in r.output), str(r.depth or ""),
+            r.name,
+            r.type + (" *" if r.training_only else ""),
+            r.patch,
+            "x".join("?" if d is None else str(d) for d in r.output),
+            str(r.depth or ""),
             *(str(r.filters.get(b, "")) for b in BRANCHES),
-            _fmt_count(r.params, "K", K), _fmt_count(r.ops, "M", M),
-            r.paper_params or "", r.paper_ops or "",
-            _delta(r.params, r.paper_params), _delta(r.ops, r.paper_ops),
+            _fmt_count(r.params, "K", K),
+            _fmt_count(r.ops, "M", M),
+            r.paper_params or "",
+            r.paper_ops or "",
+            _delta(r.params, r.paper_params),
+            _delta(r.ops, r.paper_ops),
         ]
         for r in rows
     ]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
 
     def line(values):  # text columns left-aligned, numbers right-aligned
-        return "  ".join(v.ljust(w) if i < 4 else v.rjust(w)
-                         for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+        return "  ".join(
+            v.ljust(w) if i < 4 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))
+        ).rstrip()
 
-    text = [f"{model.name}: input {tuple(model.inputs[0].shape[1:])}", line(headers),
-            line(["-" * w for w in widths])]
+    text = [
+        f"{model.name}: input {tuple(model.inputs[0].shape[1:])}",
+        line(headers),
+        line(["-" * w for w in widths]),
+    ]
     text += [line(c) for c in cells]
 
     inference = [r for r in rows if not r.training_only]
     aux = [r for r in rows if r.training_only]
     total_params, total_ops = sum(r.params for r in inference), sum(r.ops for r in inference)
-    text += ["", f"Total (inference, no aux heads): {total_params:,} weights "
-                 f"({total_params / 1e6:.2f}M), {total_ops:,} multiply-adds ({total_ops / 1e9:.2f}G)"]
+    text += [
+        "",
+        f"Total (inference, no aux heads): {total_params:,} weights "
+        f"({total_params / 1e6:.2f}M), {total_ops:,} multiply-adds ({total_ops / 1e9:.2f}G)",
+    ]
     if aux:
-        text.append(f"Aux heads (* training only): {sum(r.params for r in aux):,} weights, "
-                    f"{sum(r.ops for r in aux):,} multiply-adds")
+        text.append(
+            f"Aux heads (* training only): {sum(r.params for r in aux):,} weights, "
+            f"{sum(r.ops for r in aux):,} multiply-adds"
+        )
     text.append(f"All parameters (biases and BatchNorm included): {model.count_params():,}")
 
     notes = [(r, r.deviations()) for r in rows]
     notes = [
-        f"  {r.name}: " + ", ".join(
-            f"{what} {_fmt_count(getattr(r, what), 'K' if what == 'params' else 'M', K if what == 'params' else M)}"
-            f" vs the paper's {getattr(r, 'paper_' + what)} ({rel:+.1%})" for what, rel in dev.items())
-        for r, dev in notes if dev
+        f"  {r.name}: "
+        + ", ".join(
+            f"{what} {_fmt_count(getattr(r, what), *UNITS[what])}"
+            f" vs the paper's {getattr(r, 'paper_' + what)} ({rel:+.1%})"
+            for what, rel in dev.items()
+        )
+        for r, dev in notes
+        if dev
     ]
     if notes:
-        text.append(f"Where the paper's Table 1 disagrees with the true counts of these layers by more "
-                    f"than {NOTE_THRESHOLD:.0%} and its rounding (its K is 1024, its M 10^6):")
+        text.append(
+            f"Where the paper's Table 1 disagrees with the true counts of these layers by more "
+            f"than {NOTE_THRESHOLD:.0%} and its rounding (its K is 1024, its M 10^6):"
+        )
         text += notes
+    if any(r.naive for r in rows):
+        text.append(
+            "Naive inception blocks (the paper's Figure 2(a)): Table 1's figures are for blocks "
+            "with 1x1 reductions and are compared only for the layers before the first block."
+        )
     if tuple(model.inputs[0].shape[1:3]) != (PAPER_INPUT_SIZE, PAPER_INPUT_SIZE):
-        text.append(f"The paper's ops are for a {PAPER_INPUT_SIZE}x{PAPER_INPUT_SIZE} input and are not "
-                    "compared at this size.")
+        text.append(
+            f"The paper's ops are for a {PAPER_INPUT_SIZE}x{PAPER_INPUT_SIZE} input and are not "
+            "compared at this size."
+        )
     return "\n".join(text)
 
 
 def print_summary(model):
     """Prints :func:`format_summary` for ``model``."""
     print(format_summary(model))
+
+
+# The network the paper measures its size against ("12 times fewer parameters than the winning
+# architecture of Krizhevsky et al. from two years ago"): AlexNet, Krizhevsky, Sutskever and Hinton,
+# "ImageNet Classification with Deep Convolutional Neural Networks", NIPS 2012, the two-GPU network
+# of that paper, whose abstract gives it "60 million parameters" (biases included; a round figure).
+ALEXNET_PARAMS = 60_000_000
+PAPER_ALEXNET_RATIO = 12
+
+
+@dataclasses.dataclass
+class ComparisonRow:
+    """One row of Table 1 in both networks: (b) with 1x1 reductions and (a) naive."""
+
+    name: str
+    reduced: Row
+    naive: Row
+
+    def ratio(self, what):
+        """naive / reduced for ``"params"`` or ``"ops"``."""
+        return getattr(self.naive, what) / getattr(self.reduced, what)
+
+
+@dataclasses.dataclass
+class NaiveComparison:
+    """Table 1's network (Figure 2(b) modules) beside the same network with naive modules
+    (Figure 2(a)), as read off the two live models.
+
+    Attributes:
+        input_shape: the models' input shape.
+        classes: the classifier's size.
+        rows: a :class:`ComparisonRow` per row that has weights (conv1, conv2, the nine blocks,
+            fc); the rows without weights (pools, LRN, dropout) are the same in both.
+        reduced_parameters, naive_parameters: ``count_params()`` of each model (biases too).
+    """
+
+    input_shape: tuple
+    classes: int
+    rows: list
+    reduced_parameters: int
+    naive_parameters: int
+
+    def total(self, network, what):
+        """Sum of ``"params"`` or ``"ops"`` over the rows for ``"reduced"`` or ``"naive"``."""
+        return sum(getattr(getattr(r, network), what) for r in self.rows)
+
+    def ratio(self, what):
+        """naive / reduced of the totals of ``"params"`` or ``"ops"``."""
+        return self.total("naive", what) / self.total("reduced", what)
+
+    def alexnet_ratio(self, network):
+        """AlexNet's parameters / the ``"reduced"`` or ``"naive"`` network's (all parameters)."""
+        return ALEXNET_PARAMS / getattr(self, f"{network}_parameters")
+
+
+def compare_naive(input_size=PAPER_INPUT_SIZE, classes=PAPER_CLASSES):
+    """Builds the ``"paper"`` and ``"naive"`` variants and sets their Table 1 rows side by side.
+
+    Every figure is read off the two live models (:func:`summary_rows`, ``count_params``).
+    Returns a :class:`NaiveComparison`; :func:`format_comparison` prints it.
+    """
+    shape = (input_size, input_size, 3)
+    figures = {}
+    for variant in ("paper", "naive"):
+        model = GoogLeNet(input_shape=shape, classes=classes, variant=variant)
+        figures[variant] = ({r.name: r for r in summary_rows(model)}, model.count_params())
+        del model  # the naive network alone holds ~100M weights at 1000 classes
+    (reduced, reduced_count), (naive, naive_count) = figures["paper"], figures["naive"]
+    rows = [
+        ComparisonRow(name, reduced[name], naive[name])
+        for name in reduced
+        if reduced[name].params or naive[name].params
+    ]
+    return NaiveComparison(shape, classes, rows, reduced_count, naive_count)
+
+
+def _fmt_ratio(value):
+    return f"{value:.2f}x"
+
+
+def format_comparison(comparison):
+    """The comparison as text: per row depth, weights and multiply-adds of both networks and
+    naive / reduced, then the totals and the size against AlexNet's."""
+    c = comparison
+    headers = [
+        "name",
+        "depth (b)",
+        "depth (a)",
+        "weights (b)",
+        "weights (a)",
+        "(a)/(b)",
+        "ops (b)",
+        "ops (a)",
+        "(a)/(b)",
+    ]
+
+    def cells(name, reduced_depth, naive_depth, figures):
+        (rp, np_), (ro, no) = figures
+        return [
+            name,
+            str(reduced_depth),
+            str(naive_depth),
+            _fmt_count(rp, *UNITS["params"]),
+            _fmt_count(np_, *UNITS["params"]),
+            _fmt_ratio(np_ / rp),
+            _fmt_count(ro, *UNITS["ops"]),
+            _fmt_count(no, *UNITS["ops"]),
+            _fmt_ratio(no / ro),
+        ]
+
+    table = [
+        cells(
+            r.name,
+            r.reduced.output[-1],
+            r.naive.output[-1],
+            [(r.reduced.params, r.naive.params), (r.reduced.ops, r.naive.ops)],
+        )
+        for r in c.rows
+    ]
+    totals = [(c.total("reduced", w), c.total("naive", w)) for w in ("params", "ops")]
+    table.append(cells("total", "", "", totals))
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
+
+    def line(values):
+        return "  ".join(
+            v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))
+        ).rstrip()
+
+    (reduced_params, naive_params), (reduced_ops, naive_ops) = totals
+    text = [
+        f"GoogLeNet, (b) with 1x1 reductions (Table 1) vs (a) naive modules (Figure 2): "
+        f"input {c.input_shape}, {c.classes} classes",
+        line(headers),
+        line(["-" * w for w in widths]),
+        *(line(row) for row in table[:-1]),
+        line(["-" * w for w in widths]),
+        line(table[-1]),
+        "",
+        "depth: output channels. weights: kernel weights, no biases (K = 1024). ops: "
+        "multiply-adds (M = 10^6).",
+        "Pools, LRN and dropout have no weights and are not counted.",
+        f"(b) with reductions: {reduced_params:,} weights ({reduced_params / 1e6:.2f}M), "
+        f"{reduced_ops:,} multiply-adds ({reduced_ops / 1e9:.2f}G)",
+        f"(a) naive:           {naive_params:,} weights ({naive_params / 1e6:.2f}M), "
+        f"{naive_ops:,} multiply-adds ({naive_ops / 1e9:.2f}G)",
+        f"naive / reduced: {_fmt_ratio(c.ratio('params'))} the weights, "
+        f"{_fmt_ratio(c.ratio('ops'))} the multiply-adds",
+        f"AlexNet (Krizhevsky et al. 2012, its two-GPU network): {ALEXNET_PARAMS / 1e6:.0f}M "
+        "parameters, as its abstract states.",
+        f"AlexNet / (b): {_fmt_ratio(c.alexnet_ratio('reduced'))} ({c.reduced_parameters:,} "
+        f"parameters, biases included; the paper says {PAPER_ALEXNET_RATIO}x)",
+        f"AlexNet / (a): {_fmt_ratio(c.alexnet_ratio('naive'))} ({c.naive_parameters:,} "
+        "parameters, biases included)",
+    ]
+    return "\n".join(text)
+
+
+def print_comparison(comparison=None):
+    """Prints :func:`format_comparison` (by default of :func:`compare_naive` at 224 pixels)."""
+    print(format_comparison(comparison if comparison is not None else compare_naive()))

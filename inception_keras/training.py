@@ -12,30 +12,46 @@ Recipes:
 - ``modern``: AdamW with weight decay, linear warm-up then cosine decay, label smoothing, EMA.
 """
 
+import contextlib
 import csv
 import dataclasses
 import json
 import math
 import os
+import random
 import statistics
+import sys
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from inception_keras import pretrained
+from inception_keras.data import load_data
 from inception_keras.distribute import STRATEGIES, is_chief, make_strategy, with_auto_shard
+from inception_keras.errors import UsageError
+from inception_keras.files import DATA_CONFIG_FILE, TRAIN_CONFIG_FILE
 from inception_keras.model import AUX_LOSS_WEIGHT, OUTPUT_NAMES, GoogLeNet
 
 RECIPES = ("paper", "modern")
-TRAIN_CONFIG_FILE, DATA_CONFIG_FILE = "train_config.json", "data_config.json"
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # Per-recipe defaults; any field left None in TrainConfig takes its recipe's value.
 RECIPE_DEFAULTS = {
-    "paper": dict(optimizer="sgd", learning_rate=0.01, weight_decay=0.0, label_smoothing=0.0,
-                  warmup_epochs=0.0),
-    "modern": dict(optimizer="adamw", learning_rate=2e-3, weight_decay=0.05, label_smoothing=0.1,
-                   warmup_epochs=1.0),
+    "paper": dict(
+        optimizer="sgd",
+        learning_rate=0.01,
+        weight_decay=0.0,
+        label_smoothing=0.0,
+        warmup_epochs=0.0,
+    ),
+    "modern": dict(
+        optimizer="adamw",
+        learning_rate=2e-3,
+        weight_decay=0.05,
+        label_smoothing=0.1,
+        warmup_epochs=1.0,
+    ),
 }
 
 
@@ -46,9 +62,20 @@ RECIPE_DEFAULTS = {
 # tf.function call (measured ~8% faster here). 4 epochs instead of 5 reached only 81%.
 PRESETS = {
     "quickstart": dict(
-        dataset="shapes/64px", data_dir="runs/tfds", cache=True, variant="bn", image_size=64,
-        batch_size=64, epochs=5, recipe="modern", learning_rate=3e-3, warmup_epochs=0.5,
-        ema_momentum=0.99, min_crop_area=0.5, steps_per_execution=4, output_dir="runs/quickstart",
+        dataset="shapes/64px",
+        data_dir="runs/tfds",
+        cache=True,
+        variant="bn",
+        image_size=64,
+        batch_size=64,
+        epochs=5,
+        recipe="modern",
+        learning_rate=3e-3,
+        warmup_epochs=0.5,
+        ema_momentum=0.99,
+        min_crop_area=0.5,
+        steps_per_execution=4,
+        output_dir="runs/quickstart",
     ),
 }
 
@@ -58,7 +85,8 @@ class TrainConfig:
     """Everything that shapes a training run. ``None`` fields take the recipe's default.
 
     Attributes:
-        variant: ``"paper"``, ``"bn"`` or ``"slim"`` (see :func:`inception_keras.GoogLeNet`);
+        variant: ``"paper"``, ``"bn"``, ``"slim"`` or ``"naive"`` (see
+            :func:`inception_keras.GoogLeNet`);
             with ``weights``, the weights' variant.
         image_size: square input size in pixels.
         epochs: number of epochs.
@@ -117,26 +145,26 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.recipe not in RECIPES:
-            raise ValueError(f"`recipe` must be one of {RECIPES}; got {self.recipe!r}.")
+            raise UsageError(f"`recipe` must be one of {RECIPES}; got {self.recipe!r}.")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"`precision` must be one of {PRECISIONS}; got {self.precision!r}.")
+            raise UsageError(f"`precision` must be one of {PRECISIONS}; got {self.precision!r}.")
         for name, value in RECIPE_DEFAULTS[self.recipe].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
         if self.optimizer not in ("sgd", "adamw"):
-            raise ValueError(f"`optimizer` must be 'sgd' or 'adamw'; got {self.optimizer!r}.")
+            raise UsageError(f"`optimizer` must be 'sgd' or 'adamw'; got {self.optimizer!r}.")
         if self.epochs < 1:
-            raise ValueError(f"`epochs` must be at least 1; got {self.epochs}.")
+            raise UsageError(f"`epochs` must be at least 1; got {self.epochs}.")
         if not 0 <= self.aux_weight:
-            raise ValueError(f"`aux_weight` must be >= 0; got {self.aux_weight}.")
+            raise UsageError(f"`aux_weight` must be >= 0; got {self.aux_weight}.")
         if not 0 < self.ema_momentum < 1:
-            raise ValueError(f"`ema_momentum` must be in (0, 1); got {self.ema_momentum}.")
+            raise UsageError(f"`ema_momentum` must be in (0, 1); got {self.ema_momentum}.")
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"`strategy` must be one of {STRATEGIES}; got {self.strategy!r}.")
+            raise UsageError(f"`strategy` must be one of {STRATEGIES}; got {self.strategy!r}.")
         if not self.learning_rate > 0:
-            raise ValueError(f"`learning_rate` must be > 0; got {self.learning_rate}.")
+            raise UsageError(f"`learning_rate` must be > 0; got {self.learning_rate}.")
         if self.freeze_until and not self.weights:
-            raise ValueError("`freeze_until` needs `weights` to start from.")
+            raise UsageError("`freeze_until` needs `weights` to start from.")
         if self.weights:
             self.variant = pretrained.weights_variant(self.weights)
 
@@ -153,7 +181,9 @@ def learning_rate_schedule(config, steps_per_epoch):
         )
     warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1)
     return keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=max(1, total - warmup), warmup_target=config.learning_rate,
+        0.0,
+        decay_steps=max(1, total - warmup),
+        warmup_target=config.learning_rate,
         warmup_steps=warmup,
     )
 
@@ -162,8 +192,9 @@ def build_optimizer(config, steps_per_epoch):
     schedule = learning_rate_schedule(config, steps_per_epoch)
     common = dict(learning_rate=schedule, use_ema=config.ema, ema_momentum=config.ema_momentum)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(momentum=config.momentum,
-                                    weight_decay=config.weight_decay or None, **common)
+        return keras.optimizers.SGD(
+            momentum=config.momentum, weight_decay=config.weight_decay or None, **common
+        )
     return keras.optimizers.AdamW(weight_decay=config.weight_decay, **common)
 
 
@@ -174,10 +205,12 @@ def compile_for_training(model, config, steps_per_epoch):
         optimizer=build_optimizer(config, steps_per_epoch),
         loss={name: loss for name in OUTPUT_NAMES},
         loss_weights={"predictions": 1.0, "aux1": config.aux_weight, "aux2": config.aux_weight},
-        metrics={"predictions": [
-            keras.metrics.CategoricalAccuracy(name="top1"),
-            keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"),
-        ]},
+        metrics={
+            "predictions": [
+                keras.metrics.CategoricalAccuracy(name="top1"),
+                keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"),
+            ]
+        },
         jit_compile=config.jit_compile,
         steps_per_execution=config.steps_per_execution,
     )
@@ -241,14 +274,29 @@ def callbacks(config, batch_size):
     if config.ema:
         result.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     result += [
-        keras.callbacks.ModelCheckpoint(os.path.join(out, "best.keras"),
-                                        monitor="val_predictions_top1", mode="max",
-                                        save_best_only=True),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(out, "best.keras"),
+            monitor="val_predictions_top1",
+            mode="max",
+            save_best_only=True,
+        ),
         keras.callbacks.ModelCheckpoint(os.path.join(out, "last.keras")),
         keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False),
     ]
     return result
+
+
+def progress_verbosity(verbose="auto", stream=None):
+    """Keras' ``verbose`` for ``model.fit``: ``"auto"`` is the progress bar (1) on a terminal and
+    one line per epoch (2) anywhere else (a log file, CI, a pipe), where the bar's carriage-return
+    redraws would pile up as unreadable text. Any other value is returned as it is.
+    """
+    if verbose != "auto":
+        return verbose
+    stream = sys.stdout if stream is None else stream
+    isatty = getattr(stream, "isatty", None)  # replaced streams may lack it
+    return 1 if isatty is not None and isatty() else 2
 
 
 def read_history(path):
@@ -274,20 +322,32 @@ class TrainResult:
     model: keras.Model | None = None  # the trained three-output model (averaged weights)
 
     def summary(self):
-        return "\n".join([
-            f"Trained {self.epochs} epochs; best validation top-1 {self.best_val_top1:.2%}, "
-            f"top-5 {self.best_val_top5:.2%}; {self.images_per_sec:.1f} images/s (training).",
-            f"Best checkpoint: {self.best_checkpoint}",
-            f"Last checkpoint: {self.last_checkpoint}",
-            f"Logs: {os.path.join(self.output_dir, 'history.csv')}, TensorBoard in "
-            f"{os.path.join(self.output_dir, 'logs')}",
-            f"Skipped unreadable files: {self.skipped_files}",
-        ])
+        return "\n".join(
+            [
+                f"Trained {self.epochs} epochs; best validation top-1 {self.best_val_top1:.2%}, "
+                f"top-5 {self.best_val_top5:.2%}; {self.images_per_sec:.1f} images/s (training).",
+                f"Best checkpoint: {self.best_checkpoint}",
+                f"Last checkpoint: {self.last_checkpoint}",
+                f"Logs: {os.path.join(self.output_dir, 'history.csv')}, TensorBoard in "
+                f"{os.path.join(self.output_dir, 'logs')}",
+                f"Skipped unreadable files: {self.skipped_files}",
+            ]
+        )
 
 
-def fit(config, train_dataset, val_dataset, num_classes, class_names=None, batch_size=None,
-        steps_per_epoch=None, train_examples=None, strategy=None, extra_callbacks=(),
-        verbose="auto"):
+def fit(
+    config,
+    train_dataset,
+    val_dataset,
+    num_classes,
+    class_names=None,
+    batch_size=None,
+    steps_per_epoch=None,
+    train_examples=None,
+    strategy=None,
+    extra_callbacks=(),
+    verbose="auto",
+):
     """Builds, compiles and trains GoogLeNet with aux heads on ``(images, int labels)`` batches.
 
     Args:
@@ -301,37 +361,95 @@ def fit(config, train_dataset, val_dataset, num_classes, class_names=None, batch
         train_examples: size of the training set, for the schedule when its length is unknown.
         strategy: a ``tf.distribute.Strategy`` (default: the current one); batches are global.
         extra_callbacks: more Keras callbacks, run after the package's own.
+        verbose: Keras' ``verbose``; ``"auto"``: a progress bar on a terminal, one line per
+            epoch when stdout is a file or a pipe (see :func:`progress_verbosity`).
 
     Returns:
         A :class:`TrainResult`.
+
+    The global dtype policy (``precision``) and the Python and NumPy random states (``seed``)
+    are set for the run and restored on return or error, so code after it builds float32 models
+    as before. (TensorFlow's global seed has no getter to restore: it stays ``seed``.)
     """
+    with _restored_global_state():
+        return _fit(
+            config,
+            train_dataset,
+            val_dataset,
+            num_classes,
+            class_names,
+            batch_size,
+            steps_per_epoch,
+            train_examples,
+            strategy,
+            extra_callbacks,
+            verbose,
+        )
+
+
+@contextlib.contextmanager
+def _restored_global_state():
+    policy = keras.mixed_precision.global_policy()
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def _fit(
+    config,
+    train_dataset,
+    val_dataset,
+    num_classes,
+    class_names,
+    batch_size,
+    steps_per_epoch,
+    train_examples,
+    strategy,
+    extra_callbacks,
+    verbose,
+):
     strategy = strategy or tf.distribute.get_strategy()
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         train_dataset, val_dataset = with_auto_shard(train_dataset), with_auto_shard(val_dataset)
         if not is_chief(strategy):
             # Only the chief's files count; the others write beside them instead of over them.
             resolver = strategy.cluster_resolver
-            config = dataclasses.replace(config, output_dir=os.path.join(
-                config.output_dir, "workers", f"{resolver.task_type}_{resolver.task_id}"))
+            config = dataclasses.replace(
+                config,
+                output_dir=os.path.join(
+                    config.output_dir, "workers", f"{resolver.task_type}_{resolver.task_id}"
+                ),
+            )
     os.makedirs(config.output_dir, exist_ok=True)
     history_csv = os.path.join(config.output_dir, "history.csv")
-    if not os.path.exists(os.path.join(config.output_dir, "backup")) and os.path.exists(history_csv):
+    if not os.path.exists(os.path.join(config.output_dir, "backup")) and os.path.exists(
+        history_csv
+    ):
         os.remove(history_csv)  # a fresh run (nothing to resume): its log starts empty
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
     if batch_size is None:  # costs one batch of the pipeline; callers that know it pass it
-        batch_size = int(train_dataset.element_spec[0].shape[0] or 0) or \
-            int(next(iter(train_dataset.take(1)))[0].shape[0])
+        batch_size = int(train_dataset.element_spec[0].shape[0] or 0) or int(
+            next(iter(train_dataset.take(1)))[0].shape[0]
+        )
     cardinality = int(train_dataset.cardinality())
     if cardinality == tf.data.INFINITE_CARDINALITY and steps_per_epoch is None:
-        raise ValueError("the training set is endless (a stream): pass steps_per_epoch.")
+        raise UsageError("the training set is endless (a stream): pass steps_per_epoch.")
     # The schedule needs the epoch length; a set that skips unreadable files has no known
     # cardinality, so fall back to its example count.
-    schedule_steps = steps_per_epoch or (cardinality if cardinality > 0 else None) or (
-        math.ceil(train_examples / batch_size) if train_examples else None)
+    schedule_steps = (
+        steps_per_epoch
+        or (cardinality if cardinality > 0 else None)
+        or (math.ceil(train_examples / batch_size) if train_examples else None)
+    )
     if not schedule_steps:
-        raise ValueError("the training set's length is unknown: pass steps_per_epoch or "
-                         "train_examples.")
+        raise UsageError(
+            "the training set's length is unknown: pass steps_per_epoch or train_examples."
+        )
     if cardinality == tf.data.UNKNOWN_CARDINALITY:
         # Keras takes one optimizer step too many per epoch on a set of unknown length (seen with
         # Keras 3.15: 18 steps for 2 epochs of 8 batches); an endless repeat with a fixed number
@@ -339,16 +457,27 @@ def fit(config, train_dataset, val_dataset, num_classes, class_names=None, batch
         train_dataset, steps_per_epoch = train_dataset.repeat(), schedule_steps
 
     with strategy.scope():
-        model = GoogLeNet(input_shape=(config.image_size, config.image_size, 3),
-                          classes=num_classes, aux_logits=True, variant=config.variant)
+        model = GoogLeNet(
+            input_shape=(config.image_size, config.image_size, 3),
+            classes=num_classes,
+            aux_logits=True,
+            variant=config.variant,
+        )
         if config.weights:
             pretrained.initialize_from(model, config.weights)
         if config.freeze_until:
             pretrained.freeze_until(model, config.freeze_until)
         compile_for_training(model, config, schedule_steps)
     with open(os.path.join(config.output_dir, TRAIN_CONFIG_FILE), "w") as f:
-        json.dump(dict(dataclasses.asdict(config), num_classes=num_classes,
-                       class_names=list(class_names or [])), f, indent=2)
+        json.dump(
+            dict(
+                dataclasses.asdict(config),
+                num_classes=num_classes,
+                class_names=list(class_names or []),
+            ),
+            f,
+            indent=2,
+        )
 
     model.fit(
         training_targets(train_dataset, num_classes),
@@ -356,7 +485,7 @@ def fit(config, train_dataset, val_dataset, num_classes, class_names=None, batch
         epochs=config.epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=callbacks(config, batch_size) + list(extra_callbacks),
-        verbose=verbose,
+        verbose=progress_verbosity(verbose),
     )
     # The CSV log spans the whole run, epochs before a resume included.
     history = read_history(history_csv)
@@ -380,8 +509,6 @@ def train(config, data_config, steps_per_epoch=None, verbose="auto"):
 
     ``data_config.image_size`` and ``seed`` are taken from ``config`` so the two agree.
     """
-    from inception_keras.data import load_data
-
     # A multi-worker strategy must exist before TensorFlow runs any operation: make it first.
     strategy = make_strategy(config.strategy)
     data_config = dataclasses.replace(data_config, image_size=config.image_size, seed=config.seed)
@@ -391,10 +518,20 @@ def train(config, data_config, steps_per_epoch=None, verbose="auto"):
     with open(os.path.join(config.output_dir, DATA_CONFIG_FILE), "w") as f:
         json.dump(dataclasses.asdict(data_config), f, indent=2)
     if data.validation is None:
-        raise ValueError("training needs a validation set: set a validation split, folder or fraction.")
-    result = fit(config, data.train, data.validation, data.num_classes,
-                 class_names=data.class_names, batch_size=data_config.batch_size,
-                 steps_per_epoch=steps_per_epoch, train_examples=data.train_examples,
-                 strategy=strategy, verbose=verbose)
+        raise UsageError(
+            "training needs a validation set: set a validation split, folder or fraction."
+        )
+    result = fit(
+        config,
+        data.train,
+        data.validation,
+        data.num_classes,
+        class_names=data.class_names,
+        batch_size=data_config.batch_size,
+        steps_per_epoch=steps_per_epoch,
+        train_examples=data.train_examples,
+        strategy=strategy,
+        verbose=verbose,
+    )
     result.skipped_files = data.skipped_count()
     return result

@@ -48,9 +48,15 @@ def profile(path, batch, runs):
     for node in optimized.node:
         for name in node.input:
             consumers[name].append(node.op_type)
-    reorders = [(node.op_type, producer[node.input[0]].op_type if node.input[0] in producer
-                 else "graph input", consumers[node.output[0]])
-                for node in optimized.node if node.op_type.startswith("Reorder")]
+    reorders = [
+        (
+            node.op_type,
+            producer[node.input[0]].op_type if node.input[0] in producer else "graph input",
+            consumers[node.output[0]],
+        )
+        for node in optimized.node
+        if node.op_type.startswith("Reorder")
+    ]
     return statistics.median(model_runs), per_op, reorders
 
 
@@ -70,8 +76,10 @@ def main():
             path = export_onnx(GoogLeNet(variant=args.variant), os.path.join(scratch, "m.onnx"))
         run_ms, per_op, reorders = profile(path, args.batch, args.runs)
     total = sum(per_op.values())
-    print(f"ONNX Runtime, batch {args.batch}: {run_ms:.1f} ms per run (profiled), "
-          f"{args.batch / run_ms * 1e3:.1f} img/s; kernel time by op type:")
+    print(
+        f"ONNX Runtime, batch {args.batch}: {run_ms:.1f} ms per run (profiled), "
+        f"{args.batch / run_ms * 1e3:.1f} img/s; kernel time by op type:"
+    )
     for op, ms in per_op.most_common():
         if ms / total >= 0.001:
             print(f"  {op:20s} {ms:8.1f} ms  {ms / total:6.1%}")

@@ -63,8 +63,9 @@ def lrn_timings(repeats=7):
         x = tf.random.normal(shape) * 3
         layer = LocalResponseNormalization()
         for training in (False, True):
+
             @tf.function
-            def step(x):
+            def step(x, layer=layer, training=training):
                 with tf.GradientTape() as tape:
                     tape.watch(x)
                     loss = tf.reduce_sum(layer(x, training=training))
@@ -82,21 +83,31 @@ def lrn_timings(repeats=7):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("precision", nargs="?", default="float32",
-                        choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    parser.add_argument(
+        "precision",
+        nargs="?",
+        default="float32",
+        choices=("float32", "mixed_bfloat16", "mixed_float16"),
+    )
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
 
     totals = op_breakdown(args.precision, args.steps)
     total = sum(totals.values())
-    print(f"{args.precision} training step, kernel time per step summed over threads: {total:.0f} ms")
+    print(
+        f"{args.precision} training step, kernel time per step summed over threads: {total:.0f} ms"
+    )
     for op_type, ms in totals.most_common(15):
         print(f"  {op_type:42s} {ms:8.1f} ms  {ms / total:6.1%}")
-    print("\nLRN forward + backward at batch 32 (TF's LRN and LRNGrad | the layer's training path):")
+    print(
+        "\nLRN forward + backward at batch 32 (TF's LRN and LRNGrad | the layer's training path):"
+    )
     timings = lrn_timings()
     for shape in ((32, 56, 56, 64), (32, 56, 56, 192)):
-        print(f"  {'x'.join(map(str, shape)):14s} {timings[shape, False]:7.1f} ms | "
-              f"{timings[shape, True]:7.1f} ms")
+        print(
+            f"  {'x'.join(map(str, shape)):14s} {timings[shape, False]:7.1f} ms | "
+            f"{timings[shape, True]:7.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Install the package with its test extra into .venv and run the whole test suite.
-# Extra arguments go to pytest (e.g. ./scripts/test.sh -k summary).
+# Install the package with its test extra into .venv, check lint and formatting (ruff), and run
+# the test suite. Extra arguments go to pytest: ./scripts/test.sh -m "not slow" is the fast tier,
+# ./scripts/test.sh -k summary one test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh test
+ruff check .
+ruff format --check .
 python -m pytest "$@"

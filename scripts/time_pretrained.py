@@ -41,21 +41,30 @@ def main():
         prefix = os.path.join(tmp, "inception_v1.ckpt")
         slim_reference.write_slim_checkpoint(prefix)
 
-        timed("build GoogLeNet(aux_logits=True) (no weights)", lambda: ik.GoogLeNet(aux_logits=True))
+        timed(
+            "build GoogLeNet(aux_logits=True) (no weights)", lambda: ik.GoogLeNet(aux_logits=True)
+        )
         timed("convert the .caffemodel (read + map)", lambda: caffe.convert(model_file))
         timed("convert the TF-slim checkpoint", lambda: slim.convert(prefix))
-        timed("GoogLeNet(weights=<.caffemodel>, aux_logits=True)",
-              lambda: ik.GoogLeNet(weights=model_file, aux_logits=True))
+        timed(
+            "GoogLeNet(weights=<.caffemodel>, aux_logits=True)",
+            lambda: ik.GoogLeNet(weights=model_file, aux_logits=True),
+        )
 
         # weights="imagenet": the first call downloads from the local mirror and fills the cache.
         os.environ[pretrained.MIRROR_ENV] = "file://" + tmp
         os.environ["KERAS_HOME"] = os.path.join(tmp, "keras")
-        presets.PRESETS["bvlc"] = dataclasses.replace(presets.PRESETS["bvlc"],
-                                                      sha1=pretrained._sha1(model_file))
-        timed('GoogLeNet(weights="imagenet") first call (copy, convert, cache)',
-              lambda: ik.GoogLeNet(weights="imagenet", aux_logits=True))
-        timed('GoogLeNet(weights="imagenet") from the cache',
-              lambda: ik.GoogLeNet(weights="imagenet", aux_logits=True))
+        presets.PRESETS["bvlc"] = dataclasses.replace(
+            presets.PRESETS["bvlc"], sha1=pretrained._sha1(model_file)
+        )
+        timed(
+            'GoogLeNet(weights="imagenet") first call (copy, convert, cache)',
+            lambda: ik.GoogLeNet(weights="imagenet", aux_logits=True),
+        )
+        timed(
+            'GoogLeNet(weights="imagenet") from the cache',
+            lambda: ik.GoogLeNet(weights="imagenet", aux_logits=True),
+        )
 
 
 if __name__ == "__main__":

@@ -54,20 +54,42 @@ def main(argv=None):
 
     batch = distribute.global_batch_size(args.per_replica_batch, strategy)
     # Deterministic: every worker builds the same batches, and shards them the same way.
-    data = load_data(DataConfig(dataset="shapes/smoke", data_dir=args.data_dir,
-                                image_size=IMAGE_SIZE, batch_size=batch, seed=SEED,
-                                deterministic=True))
-    config = TrainConfig(variant=args.variant, image_size=IMAGE_SIZE, epochs=1, recipe="paper",
-                         learning_rate=0.01, seed=SEED, output_dir=os.path.join(args.out, "run"))
+    data = load_data(
+        DataConfig(
+            dataset="shapes/smoke",
+            data_dir=args.data_dir,
+            image_size=IMAGE_SIZE,
+            batch_size=batch,
+            seed=SEED,
+            deterministic=True,
+        )
+    )
+    config = TrainConfig(
+        variant=args.variant,
+        image_size=IMAGE_SIZE,
+        epochs=1,
+        recipe="paper",
+        learning_rate=0.01,
+        seed=SEED,
+        output_dir=os.path.join(args.out, "run"),
+    )
     before = {}
 
     class RecordStart(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             before.update(checksums(self.model))
 
-    result = fit(config, data.train, data.validation, data.num_classes, batch_size=batch,
-                 steps_per_epoch=args.steps, strategy=strategy, extra_callbacks=[RecordStart()],
-                 verbose=0)
+    result = fit(
+        config,
+        data.train,
+        data.validation,
+        data.num_classes,
+        batch_size=batch,
+        steps_per_epoch=args.steps,
+        strategy=strategy,
+        extra_callbacks=[RecordStart()],
+        verbose=0,
+    )
     history = result.history
     out = {
         "replicas": strategy.num_replicas_in_sync,

@@ -122,8 +122,9 @@ def _lrn(name, bottom):
 
 
 def _fc(name, bottom, num_output):
-    return _layer(name, "InnerProduct", bottom, None, "inner_product_param",
-                  [("num_output", num_output)])
+    return _layer(
+        name, "InnerProduct", bottom, None, "inner_product_param", [("num_output", num_output)]
+    )
 
 
 def _dropout(name, blob, ratio):
@@ -166,7 +167,7 @@ def deploy_prototxt(num_classes=1000, input_size=224, aux=True):
     """
     dims = "".join(f"      dim: {d}\n" for d in (1, 3, input_size, input_size))
     text = 'name: "GoogleNet"\n'
-    text += f'layer {{\n  name: "data"\n  type: "Input"\n  top: "data"\n  input_param {{\n'
+    text += 'layer {\n  name: "data"\n  type: "Input"\n  top: "data"\n  input_param {\n'
     text += f"    shape {{\n{dims}    }}\n  }}\n}}\n"
     text += _conv("conv1/7x7_s2", "data", 64, 7, 2, 3, relu="conv1/relu_7x7")
     text += _pool("pool1/3x3_s2", "conv1/7x7_s2", "MAX", 3, 2)
@@ -255,7 +256,7 @@ def random_weights(num_classes=1000, seed=0, aux=True, input_size=224):
     rng = np.random.default_rng(seed)
     gain = _CLASSIFIER_GAIN * math.sqrt(min(1.0, math.log(max(num_classes, 2)) / math.log(1000)))
     weights = {}
-    for name, kind, _, shape in _param_layers(num_classes, aux, input_size):
+    for name, _kind, _, shape in _param_layers(num_classes, aux, input_size):
         fan_in = int(np.prod(shape[1:]))
         w = rng.standard_normal(shape)
         if name.endswith("classifier"):

@@ -15,11 +15,24 @@ def test_multiply_adds_match_the_paper_count():
     assert benchmark.multiply_adds(model) > 1_582_671_872  # + the two aux heads
 
 
+@pytest.mark.slow
 def test_quick_run_measures_every_section(tmp_path, capsys):
     output = tmp_path / "bench.json"
     # One run for every section, settings included (it shares the exported artefacts).
-    assert main(["benchmark", "--quick", "--json", "--output", str(output), "--sections",
-                 "roofline,train,pipeline,inference,settings"]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "--quick",
+                "--json",
+                "--output",
+                str(output),
+                "--sections",
+                "roofline,train,pipeline,inference,settings",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     report = json.loads(captured.out)  # stdout is only the JSON document
     assert report == json.loads(output.read_text())
@@ -28,8 +41,9 @@ def test_quick_run_measures_every_section(tmp_path, capsys):
     assert report["machine"]["cores"] >= 1 and report["machine"]["cpu"]
     assert report["roofline"]["float32"] > 1  # GFLOP/s
 
-    macs = benchmark.multiply_adds(GoogLeNet(input_shape=(64, 64, 3), classes=1000,
-                                             aux_logits=True))
+    macs = benchmark.multiply_adds(
+        GoogLeNet(input_shape=(64, 64, 3), classes=1000, aux_logits=True)
+    )
     feeds = {(r["precision"], r["xla"], r["feed"]) for r in report["train"]}
     assert feeds == {("float32", False, "in-memory"), ("float32", False, "tf.data JPEG")}
     for row in report["train"]:
@@ -38,7 +52,8 @@ def test_quick_run_measures_every_section(tmp_path, capsys):
         assert row["roofline_share"] == pytest.approx(row["gflops"] / report["roofline"]["float32"])
     assert report["pipeline"]["images_per_sec"] > 0
     assert report["pipeline"]["ratio_to_training"] == pytest.approx(
-        report["pipeline"]["images_per_sec"] / max(r["images_per_sec"] for r in report["train"]))
+        report["pipeline"]["images_per_sec"] / max(r["images_per_sec"] for r in report["train"])
+    )
     artefacts = [r["artefact"] for r in report["inference"]]
     assert artefacts == ["Keras", "SavedModel", "TFLite float32", "TFLite int8", "ONNX"]
     for row in report["inference"]:
@@ -56,10 +71,16 @@ def test_quick_run_measures_every_section(tmp_path, capsys):
         for row in members:
             assert row["images_per_sec"] > 0
             assert row["relative"] == pytest.approx(
-                row["images_per_sec"] / members[0]["images_per_sec"])
+                row["images_per_sec"] / members[0]["images_per_sec"]
+            )
     settings = {r["setting"] for r in rows}
-    assert {"steps_per_execution 4", "TF inter-op threads 1", "TF intra-op threads 1",
-            "builtin kernels, no XNNPACK", "graph optimisation basic"} <= settings
+    assert {
+        "steps_per_execution 4",
+        "TF inter-op threads 1",
+        "TF intra-op threads 1",
+        "builtin kernels, no XNNPACK",
+        "graph optimisation basic",
+    } <= settings
 
 
 def test_default_run_leaves_out_the_settings_sweep():

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from test_preprocessing import encode_bmp, encode_gif  # test-only byte writers
 
 from inception_keras import data, shapes
-from inception_keras.preprocessing import AugmentConfig
-from test_preprocessing import encode_bmp, encode_gif  # test-only byte writers
 
 # Solid colours per class, so a label can be checked from the pixels.
 COLOURS = {"apple": (220, 30, 30), "banana": (30, 30, 220), "cherry": (30, 200, 30)}
@@ -96,7 +95,9 @@ def test_folder_validation_fraction_is_disjoint_stratified_and_stable(tmp_path):
 
 def test_explicit_validation_folder(tmp_path):
     train_root = make_folder(str(tmp_path / "train"), per_class=4)
-    val_root = make_folder(str(tmp_path / "val"), per_class=2, classes={"banana": COLOURS["banana"]})
+    val_root = make_folder(
+        str(tmp_path / "val"), per_class=2, classes={"banana": COLOURS["banana"]}
+    )
     loaded = data.load_data(folder_config(train_root, validation_dir=val_root))
     assert loaded.train_examples == 12 and loaded.validation_examples == 2
     images, labels = collect(loaded.validation)
@@ -125,7 +126,10 @@ def test_deterministic_mode_reproduces_batches(tmp_path):
     root = make_folder(str(tmp_path / "imgs"), per_class=4)
     noisy = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
     for i in range(4):  # textured images make augmentation differences visible
-        _write(os.path.join(root, "cherry", f"noise{i}.png"), tf.io.encode_png(np.roll(noisy, i, 0)).numpy())
+        _write(
+            os.path.join(root, "cherry", f"noise{i}.png"),
+            tf.io.encode_png(np.roll(noisy, i, 0)).numpy(),
+        )
     config = folder_config(root, deterministic=True, validation_fraction=0.25)
     first = data.load_data(config).train
     epoch1, epoch2 = collect(first), collect(first)
@@ -162,7 +166,9 @@ def test_image_files_dataset_for_predict(tmp_path):
     paths = [os.path.join(root, name, "img0.png") for name in COLOURS]
     bad = os.path.join(root, "bad.gif")
     _write(bad, b"GIF89a nonsense")
-    dataset, stats = data.image_files_dataset(paths[:2] + [bad] + paths[2:], image_size=16, batch_size=2)
+    dataset, stats = data.image_files_dataset(
+        paths[:2] + [bad] + paths[2:], image_size=16, batch_size=2
+    )
     images, names = collect(dataset)
     assert images.shape == (3, 16, 16, 3) and [n.decode() for n in names] == paths
     assert stats.skipped_files() == [bad]
@@ -176,7 +182,9 @@ def test_image_files_dataset_for_predict(tmp_path):
 def test_tfds_source_with_mock_tf_flowers(tmp_path):
     with tfds.testing.mock_data(num_examples=10):
         loaded = data.load_data(
-            data.DataConfig(dataset="tf_flowers", data_dir=str(tmp_path), image_size=24, batch_size=4, seed=1)
+            data.DataConfig(
+                dataset="tf_flowers", data_dir=str(tmp_path), image_size=24, batch_size=4, seed=1
+            )
         )
         assert loaded.class_names == ("dandelion", "daisy", "tulips", "sunflowers", "roses")
         for dataset in (loaded.train, loaded.validation):
@@ -253,7 +261,9 @@ def test_shapes_not_linearly_separable():
         pooled = images.reshape(count, 16, 4, 16, 4, 3).mean((2, 4))  # 64 -> 16 px keeps it quick
         return pooled.reshape(count, -1).astype(np.float32) / 255, labels
 
-    train_acc, val_acc = _softmax_regression_accuracy(*features("train", 2000), *features("validation", 400))
+    train_acc, val_acc = _softmax_regression_accuracy(
+        *features("train", 2000), *features("validation", 400)
+    )
     assert train_acc > val_acc + 0.1  # the classifier did fit its training set ...
     assert val_acc < 0.35  # ... but raw pixels stay near chance (1/8) on held-out data
 
@@ -272,13 +282,19 @@ def test_shapes_stream_is_endless_fresh_and_deterministic():
 
 def test_shapes_tfds_builder_registered_and_loadable(tmp_path):
     assert "shapes" in tfds.list_builders(with_community_datasets=False)
-    config = shapes.ShapesConfig(name="tiny", image_size=32, num_train=24, num_validation=8, num_test=8, seed=4)
+    config = shapes.ShapesConfig(
+        name="tiny", image_size=32, num_train=24, num_validation=8, num_test=8, seed=4
+    )
     builder = tfds.builder("shapes", config=config, data_dir=str(tmp_path))
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+    )
     info = builder.info
     assert info.features["label"].names == list(shapes.CLASS_NAMES)
     assert {name: split.num_examples for name, split in info.splits.items()} == {
-        "train": 24, "validation": 8, "test": 8
+        "train": 24,
+        "validation": 8,
+        "test": 8,
     }
     stored = list(builder.as_dataset(split="validation", as_supervised=True).as_numpy_iterator())
     expected = list(shapes.generate("validation", 8, 32, seed=4))
@@ -287,7 +303,11 @@ def test_shapes_tfds_builder_registered_and_loadable(tmp_path):
 
 def test_load_data_default_shapes_source(tmp_path):
     config = data.DataConfig(
-        dataset="shapes/smoke", data_dir=str(tmp_path), image_size=32, batch_size=64, deterministic=True
+        dataset="shapes/smoke",
+        data_dir=str(tmp_path),
+        image_size=32,
+        batch_size=64,
+        deterministic=True,
     )
     loaded = data.load_data(config)  # prepares shapes/smoke into tmp_path, offline
     assert loaded.class_names == shapes.CLASS_NAMES
@@ -308,8 +328,14 @@ def test_pipeline_feeds_keras_fit_and_reports_skips(tmp_path):
     root = make_folder(str(tmp_path / "imgs"), per_class=4)
     _write(os.path.join(root, "apple", "broken.png"), b"\x89PNG garbage")
     loaded = data.load_data(folder_config(root, validation_fraction=0.25))
-    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
-                              keras.layers.Dense(loaded.num_classes)])
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Flatten(),
+            keras.layers.Dense(loaded.num_classes),
+        ]
+    )
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = model.fit(loaded.train, validation_data=loaded.validation, epochs=2, verbose=0)
     assert len(history.history["val_loss"]) == 2

@@ -21,6 +21,9 @@ from keras.src.backend.tensorflow import trainer
 
 from inception_keras import distribute
 
+# Every test here trains, exports or starts processes: the slow tier.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "_worker.py"
 # Seconds for one whole subprocess run (TF start-up, model build, two steps); ~10x the usual.
@@ -43,13 +46,8 @@ def free_ports(count):
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """The built-in shapes set (smoke size), prepared once for all workers."""
-    from inception_keras import shapes
-
-    path = tmp_path_factory.mktemp("tfds")
-    shapes.prepare("shapes/smoke", str(path))
-    return str(path)
+def data_dir(shapes_data_dir):
+    return str(shapes_data_dir)
 
 
 def run_workers(tmp_path, worker_args, tf_configs=None):
@@ -75,10 +73,15 @@ def run_workers(tmp_path, worker_args, tf_configs=None):
             log = open(out / "log.txt", "w")
             logs.append(log)
             dirs.append(out)
-            procs.append(subprocess.Popen(
-                [sys.executable, str(WORKER), "--out", str(out), *args],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            ))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(WORKER), "--out", str(out), *args],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         deadline = time.monotonic() + RUN_TIMEOUT_S
         for proc in procs:
             proc.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -120,7 +123,8 @@ def assert_trained(result):
 def restore_trainer(monkeypatch):
     """Lets a test install the shim in this process; the original functions come back after it."""
     monkeypatch.setattr(
-        trainer.TensorFlowTrainer, "_maybe_symbolic_build",
+        trainer.TensorFlowTrainer,
+        "_maybe_symbolic_build",
         trainer.TensorFlowTrainer._maybe_symbolic_build,
     )
     monkeypatch.setattr(trainer, "reduce_per_replica", trainer.reduce_per_replica)
@@ -132,8 +136,19 @@ def restore_trainer(monkeypatch):
 def test_mirrored_fit_on_two_logical_cpus(tmp_path, data_dir):
     # bn variant: BatchNorm is the layer with per-replica state, the interesting case here.
     [(code, log, result)] = run_workers(
-        tmp_path, [["--strategy", "mirrored", "--logical-cpus", "2", "--variant", "bn",
-                    "--data-dir", data_dir]]
+        tmp_path,
+        [
+            [
+                "--strategy",
+                "mirrored",
+                "--logical-cpus",
+                "2",
+                "--variant",
+                "bn",
+                "--data-dir",
+                data_dir,
+            ]
+        ],
     )
     assert code == 0, log[-3000:]
     assert result["replicas"] == 2
@@ -146,7 +161,8 @@ def test_multi_worker_fit_gives_identical_weights(tmp_path, data_dir):
     # bn variant each worker keeps BatchNorm moving statistics of its own data shard, as Keras 3
     # creates them unsynchronised; trainable weights still agree.)
     results = run_workers(
-        tmp_path, [["--strategy", "multi-worker", "--variant", "paper", "--data-dir", data_dir]] * 2,
+        tmp_path,
+        [["--strategy", "multi-worker", "--variant", "paper", "--data-dir", data_dir]] * 2,
         two_worker_tf_configs(),
     )
     for code, log, _ in results:
@@ -174,8 +190,9 @@ def test_multi_worker_fit_gives_identical_weights(tmp_path, data_dir):
 )
 def test_multi_worker_fit_fails_without_the_shim(tmp_path, data_dir):
     results = run_workers(
-        tmp_path, [["--strategy", "multi-worker", "--variant", "paper", "--no-shim",
-                    "--data-dir", data_dir]] * 2,
+        tmp_path,
+        [["--strategy", "multi-worker", "--variant", "paper", "--no-shim", "--data-dir", data_dir]]
+        * 2,
         two_worker_tf_configs(),
     )
     for code, log, result in results:
@@ -189,8 +206,14 @@ def test_multi_worker_fit_fails_without_the_shim(tmp_path, data_dir):
 
 @pytest.mark.parametrize(
     "version, affected",
-    [("3.7.0", False), ("3.8.0", True), ("3.15.1", True), ("3.16.0.dev2026", False),
-     ("4.0.0", False), ("nonsense", False)],
+    [
+        ("3.7.0", False),
+        ("3.8.0", True),
+        ("3.15.1", True),
+        ("3.16.0.dev2026", False),
+        ("4.0.0", False),
+        ("nonsense", False),
+    ],
 )
 def test_shim_version_bound(version, affected):
     assert distribute.keras_needs_multi_worker_patch(version) is affected
@@ -254,15 +277,23 @@ def test_make_strategy_argument_errors(name, kwargs, message):
         ("", "TF_CONFIG environment variable, which is not set"),
         ("{cluster: 1}", "TF_CONFIG is not valid JSON"),
         ('["worker"]', 'TF_CONFIG must be an object with "cluster" and "task"'),
-        ('{"cluster": {"worker": ["127.0.0.1:1"]}}', 'TF_CONFIG must be an object'),
-        ('{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}',
-         "TF_CONFIG's \"cluster\" must list \"worker\""),
-        ('{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}',
-         "host:port"),
-        ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}',
-         "TF_CONFIG's \"task\" must name a job"),
-        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}',
-         "TF_CONFIG's \"task\""),
+        ('{"cluster": {"worker": ["127.0.0.1:1"]}}', "TF_CONFIG must be an object"),
+        (
+            '{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}',
+            'TF_CONFIG\'s "cluster" must list "worker"',
+        ),
+        (
+            '{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}',
+            "host:port",
+        ),
+        (
+            '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}',
+            'TF_CONFIG\'s "task" must name a job',
+        ),
+        (
+            '{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}',
+            'TF_CONFIG\'s "task"',
+        ),
     ],
 )
 def test_make_strategy_multi_worker_needs_a_valid_tf_config(monkeypatch, tf_config, message):

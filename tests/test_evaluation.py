@@ -40,20 +40,44 @@ def paper_boxes(height, width, size):
         for offset in (0, slack // 2, slack):  # left/centre/right or top/centre/bottom square
             window_top, window_left = (0, offset) if height <= width else (offset, 0)
             d = scale - size
-            offsets = {"top_left": (0, 0), "top_right": (0, d), "bottom_left": (d, 0),
-                       "bottom_right": (d, d), "centre": (d // 2, d // 2), "whole": (0, 0)}
+            offsets = {
+                "top_left": (0, 0),
+                "top_right": (0, d),
+                "bottom_left": (d, 0),
+                "bottom_right": (d, d),
+                "centre": (d // 2, d // 2),
+                "whole": (0, 0),
+            }
             for position in POSITIONS:
                 dy, dx = offsets[position]
                 side = scale if position == "whole" else size
                 for mirrored in (False, True):
-                    boxes.append((scale, window_top, window_left, window_top + dy,
-                                  window_left + dx, side, position, mirrored))
+                    boxes.append(
+                        (
+                            scale,
+                            window_top,
+                            window_left,
+                            window_top + dy,
+                            window_left + dx,
+                            side,
+                            position,
+                            mirrored,
+                        )
+                    )
     return boxes
 
 
 def as_tuple(box):
-    return (box.scale, box.window_top, box.window_left, box.top, box.left, box.height,
-            box.position, box.mirrored)
+    return (
+        box.scale,
+        box.window_top,
+        box.window_left,
+        box.top,
+        box.left,
+        box.height,
+        box.position,
+        box.mirrored,
+    )
 
 
 def check_crop_pixels(crops, boxes, height, width, size, atol):
@@ -100,8 +124,9 @@ def test_144_crops_are_the_papers_regions(height, width):
     long_sides = [max(b.resized_height, b.resized_width) for b in boxes[::36]]
     assert long_sides == [427, 480, 533, 587]
     first_scale = [(b.window_top, b.window_left) for b in boxes[:36:12]]
-    assert first_scale == ([(0, 0), (0, 85), (0, 171)] if height < width else
-                           [(0, 0), (85, 0), (171, 0)])
+    assert first_scale == (
+        [(0, 0), (0, 85), (0, 171)] if height < width else [(0, 0), (85, 0), (171, 0)]
+    )
 
     crops = multi_crop(coordinate_image(height, width), crops=144).numpy()
     check_crop_pixels(crops, boxes, height, width, 224, atol=0.1)
@@ -130,8 +155,10 @@ def test_10_crops_are_corners_and_centre_of_the_resized_image():
     # slices; plain bilinear as the single-crop transform (no antialiasing).
     image = np.random.default_rng(4).integers(0, 256, (300, 500, 3), dtype=np.uint8)
     resized = tf.image.resize(image, [110, 183]).numpy()
-    expected = [resized[top:top + 96, left:left + 96]
-                for top, left in [(0, 0), (0, 87), (14, 0), (14, 87), (7, 43)]]
+    expected = [
+        resized[top : top + 96, left : left + 96]
+        for top, left in [(0, 0), (0, 87), (14, 0), (14, 87), (7, 43)]
+    ]
     expected = np.stack([c for crop in expected for c in (crop, crop[:, ::-1])])
     np.testing.assert_allclose(multi_crop(image, crops=10, input_size=96), expected, atol=1e-4)
 
@@ -141,16 +168,22 @@ def test_scales_are_proportional_to_the_input_size():
     boxes = crop_boxes(120, 200, crops=144, input_size=96)
     assert [b.scale for b in boxes[::36]] == [110, 123, 137, 151]
     assert [as_tuple(b) for b in boxes] == paper_boxes(120, 200, 96)
-    assert {(b.resized_height, b.resized_width) for b in crop_boxes(120, 200, 10, 96)} == {(110, 183)}
+    assert {(b.resized_height, b.resized_width) for b in crop_boxes(120, 200, 10, 96)} == {
+        (110, 183)
+    }
     crops = multi_crop(coordinate_image(120, 200), crops=144, input_size=96).numpy()
     assert crops.shape == (144, 96, 96, 3)
     check_crop_pixels(crops, boxes, 120, 200, 96, atol=0.1)
 
 
-@pytest.mark.parametrize("shape, fraction", [((120, 200), 0.875), ((57, 31), 0.875), ((90, 90), 0.5)])
+@pytest.mark.parametrize(
+    "shape, fraction", [((120, 200), 0.875), ((57, 31), 0.875), ((90, 90), 0.5)]
+)
 def test_single_crop_is_the_central_crop_eval_transform(shape, fraction):
     image = np.random.default_rng(1).integers(0, 256, shape + (3,), dtype=np.uint8)
-    expected = tf.image.resize(tf.image.central_crop(tf.cast(image, tf.float32), fraction), [64, 64])
+    expected = tf.image.resize(
+        tf.image.central_crop(tf.cast(image, tf.float32), fraction), [64, 64]
+    )
     out = multi_crop(image, crops=1, input_size=64, central_fraction=fraction)
     np.testing.assert_array_equal(out[0], expected)
 
@@ -163,7 +196,9 @@ def test_single_crop_matches_the_preprocessing_module():
     from inception_keras import preprocessing
 
     image = np.random.default_rng(2).integers(0, 256, (75, 130, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(multi_crop(image, 1, 96)[0], preprocessing.eval_transform(image, 96))
+    np.testing.assert_array_equal(
+        multi_crop(image, 1, 96)[0], preprocessing.eval_transform(image, 96)
+    )
 
 
 def half_and_half(mirrored=False):
@@ -192,11 +227,15 @@ HALF_AND_HALF_P1 = {1: 0.4, 10: (2 * 0.99 + 3 * 0.4) / 5, 144: (6 * 0.99 + 12 * 
 @pytest.mark.parametrize("crops", [1, 10, 144])
 def test_probabilities_are_averaged_over_each_images_crops(crops):
     # Two half-and-half images (class 1) around an all-black one (class 0, p1 = 0.4 everywhere).
-    examples = [(half_and_half(), 1), (np.zeros((100, 200, 3), np.uint8), 0),
-                (half_and_half(mirrored=True), 1)]
+    examples = [
+        (half_and_half(), 1),
+        (np.zeros((100, 200, 3), np.uint8), 0),
+        (half_and_half(mirrored=True), 1),
+    ]
     calls = []
-    result = evaluate(lambda x: bright_is_class_1(x, calls), examples, crops=crops,
-                      input_size=64, batch_size=100)
+    result = evaluate(
+        lambda x: bright_is_class_1(x, calls), examples, crops=crops, input_size=64, batch_size=100
+    )
 
     p1 = HALF_AND_HALF_P1[crops]
     assert result.num_images == 3 and result.crops == crops
@@ -212,11 +251,14 @@ def test_top_k_ties_go_to_the_lower_class_and_logits_are_softmaxed():
     # A constant prediction over 10 classes: only labels 0..k-1 count as top-k.
     examples = [(np.zeros((40, 40, 3), np.uint8), label) for label in (0, 4, 5, 9)]
     uniform = evaluate(lambda x: np.full((len(x), 10), 0.1), examples, input_size=32)
-    logits = evaluate(lambda x: tf.zeros((len(x), 10)), examples, input_size=32,
-                      from_logits=True, top_k=(1, 3, 5))
+    logits = evaluate(
+        lambda x: tf.zeros((len(x), 10)), examples, input_size=32, from_logits=True, top_k=(1, 3, 5)
+    )
     assert uniform.accuracy == {1: 0.25, 5: 0.5}
     assert logits.accuracy == {1: 0.25, 3: 0.25, 5: 0.5}
-    assert uniform.loss == pytest.approx(math.log(10)) and logits.loss == pytest.approx(math.log(10))
+    assert uniform.loss == pytest.approx(math.log(10)) and logits.loss == pytest.approx(
+        math.log(10)
+    )
 
 
 def test_evaluate_model_with_a_small_googlenet():
@@ -233,8 +275,12 @@ def test_evaluate_model_with_a_small_googlenet():
         # Batches of 7 crops: an image's 10 crops are split across calls.
         result = evaluate_model(model, dataset, crops=crops, batch_size=7)
         # The same numbers by hand: each image's crops in one batch, probabilities averaged.
-        probs = np.stack([np.mean(model(multi_crop(image, crops, 64), training=False), axis=0)
-                          for image in images])
+        probs = np.stack(
+            [
+                np.mean(model(multi_crop(image, crops, 64), training=False), axis=0)
+                for image in images
+            ]
+        )
         expected_loss = -np.mean(np.log(np.clip(probs[[0, 1], labels], 1e-7, 1)))
         expected_top1 = np.mean(probs.argmax(axis=1) == labels)
         assert result.num_images == 2 and result.crops == crops
@@ -261,7 +307,10 @@ def test_bad_arguments_raise_value_errors_naming_them():
         ("central_fraction", lambda: multi_crop(image, central_fraction=0.0)),
         ("batch_size", lambda: evaluate(predict, examples, batch_size=0)),
         ("top_k", lambda: evaluate(predict, examples, top_k=(0,))),
-        ("predict_fn", lambda: evaluate(lambda x: np.zeros((len(x), 2)) - 1, examples, input_size=32)),
+        (
+            "predict_fn",
+            lambda: evaluate(lambda x: np.zeros((len(x), 2)) - 1, examples, input_size=32),
+        ),
         ("predict_fn", lambda: evaluate(lambda x: np.zeros((2,)), examples, input_size=32)),
         ("predict_fn", lambda: evaluate(None, examples)),
         ("examples", lambda: evaluate(predict, [(image, 7)], input_size=32)),
@@ -271,12 +320,22 @@ def test_bad_arguments_raise_value_errors_naming_them():
         with pytest.raises(ValueError, match=f"`{name}`"):
             call()
 
-    tiny = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(),
-                             keras.layers.Dense(2, activation="softmax")])
+    tiny = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
     with pytest.raises(ValueError, match="`input_size`"):
         evaluate_model(tiny, examples, input_size=64)
-    any_size = keras.Sequential([keras.Input((None, None, 3)), keras.layers.GlobalAveragePooling2D(),
-                                 keras.layers.Dense(2, activation="softmax")])
+    any_size = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
     with pytest.raises(ValueError, match="`input_size`"):
         evaluate_model(any_size, examples)
     assert evaluate_model(any_size, examples, input_size=32).num_images == 1

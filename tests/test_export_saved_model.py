@@ -15,6 +15,9 @@ import inception_keras as ik
 from inception_keras import preprocessing
 from inception_keras.export import saved_model as sm
 
+# Every test here trains, exports or starts processes: the slow tier.
+pytestmark = pytest.mark.slow
+
 SIZE, CLASSES = 64, 5
 CLASS_NAMES = ["circle", "square", "triangle with space", "star", "ring"]
 TOL = 1e-5
@@ -168,8 +171,10 @@ def test_versioning_and_overwrite(model, tmp_path, monkeypatch):
 
     monkeypatch.setattr(sm, "_exchange", spy)
     for names in (CLASS_NAMES[::-1], CLASS_NAMES[1:] + CLASS_NAMES[:1]):
-        assert sm.export_saved_model(model, tmp_path, version=1, class_names=names,
-                                     overwrite=True) == first
+        assert (
+            sm.export_saved_model(model, tmp_path, version=1, class_names=names, overwrite=True)
+            == first
+        )
         with open(os.path.join(first, "assets", sm.CLASS_NAMES_ASSET), encoding="utf-8") as f:
             assert f.read().splitlines() == names
         assert sorted(os.listdir(model_dir)) == ["1", "2"]

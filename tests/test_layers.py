@@ -1,5 +1,5 @@
-import numpy as np
 import keras
+import numpy as np
 import pytest
 
 from inception_keras import LocalResponseNormalization
@@ -78,7 +78,13 @@ def test_lrn_elementwise_form_for_export_matches(beta):
 def test_lrn_config_round_trip():
     layer = LocalResponseNormalization(size=3, alpha=2e-4, beta=0.5, bias=2.0, name="norm")
     clone = LocalResponseNormalization.from_config(layer.get_config())
-    assert (clone.size, clone.alpha, clone.beta, clone.bias, clone.name) == (3, 2e-4, 0.5, 2.0, "norm")
+    assert (clone.size, clone.alpha, clone.beta, clone.bias, clone.name) == (
+        3,
+        2e-4,
+        0.5,
+        2.0,
+        "norm",
+    )
 
 
 def test_lrn_keeps_reduced_precision_dtype():

@@ -50,8 +50,14 @@ def independent_counts(size=224, classes=1000, bn=False, aux=False):
     for name, cfg in PAPER.items():
         hw = math.ceil(size / STAGE[name[0]])
         n1, r3, n3, r5, n5, pp = cfg[:6]
-        units += [conv(cin, n1, 1, hw, bn), conv(cin, r3, 1, hw, bn), conv(r3, n3, 3, hw, bn),
-                  conv(cin, r5, 1, hw, bn), conv(r5, n5, 5, hw, bn), conv(cin, pp, 1, hw, bn)]
+        units += [
+            conv(cin, n1, 1, hw, bn),
+            conv(cin, r3, 1, hw, bn),
+            conv(r3, n3, 3, hw, bn),
+            conv(cin, r5, 1, hw, bn),
+            conv(r5, n5, 5, hw, bn),
+            conv(cin, pp, 1, hw, bn),
+        ]
         cin = out_channels(cfg)
         aux_in[name] = (cin, hw)
     units.append((cin * classes + classes, cin * classes, cin * classes))  # fc
@@ -84,9 +90,15 @@ def test_output_shapes_and_parameter_count(variant, aux, size):
 
 def test_block_outputs_match_table_1_at_224():
     model = ik.GoogLeNet(aux_logits=True)
-    expected = {"conv1": (112, 112, 64), "pool1": (56, 56, 64), "conv2": (56, 56, 192),
-                "pool2": (28, 28, 192), "pool3": (14, 14, 480), "pool4": (7, 7, 832),
-                "pool5": (1024,)}
+    expected = {
+        "conv1": (112, 112, 64),
+        "pool1": (56, 56, 64),
+        "conv2": (56, 56, 192),
+        "pool2": (28, 28, 192),
+        "pool3": (14, 14, 480),
+        "pool4": (7, 7, 832),
+        "pool5": (1024,),
+    }
     for name, cfg in PAPER.items():
         hw = 224 // STAGE[name[0]]
         expected[f"inception_{name}"] = (hw, hw, out_channels(cfg))
@@ -115,18 +127,20 @@ def test_five_by_five_branches_are_five_by_five():
 
 def test_variants_differ_only_in_lrn_and_batch_norm():
     paper, bn = ik.GoogLeNet(variant="paper"), ik.GoogLeNet(variant="bn")
-    lrn = [l.name for l in paper.layers if isinstance(l, ik.LocalResponseNormalization)]
+    lrn = [layer.name for layer in paper.layers if isinstance(layer, ik.LocalResponseNormalization)]
     assert lrn == ["norm1", "norm2"]
-    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in paper.layers)
-    assert not any(isinstance(l, ik.LocalResponseNormalization) for l in bn.layers)
-    convs = [l for l in bn.layers if isinstance(l, keras.layers.Conv2D)]
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in paper.layers)
+    assert not any(isinstance(layer, ik.LocalResponseNormalization) for layer in bn.layers)
+    convs = [layer for layer in bn.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == 57
     for layer in convs:
         assert isinstance(bn.get_layer(f"{layer.name}_bn"), keras.layers.BatchNormalization)
         assert not layer.use_bias
     # Same convolutions, same shapes: the topology is shared.
-    assert [(l.name, l.kernel.shape) for l in convs] == [
-        (l.name, l.kernel.shape) for l in paper.layers if isinstance(l, keras.layers.Conv2D)
+    assert [(layer.name, layer.kernel.shape) for layer in convs] == [
+        (layer.name, layer.kernel.shape)
+        for layer in paper.layers
+        if isinstance(layer, keras.layers.Conv2D)
     ]
 
 
@@ -158,11 +172,13 @@ def test_per_block_figures_against_the_published_table():
         assert tuple(row.filters.values()) == cfg[:6]
 
 
-@pytest.mark.parametrize("pooling, shape", [(None, (7, 7, 1024)), ("avg", (1024,)), ("max", (1024,))])
+@pytest.mark.parametrize(
+    "pooling, shape", [(None, (7, 7, 1024)), ("avg", (1024,)), ("max", (1024,))]
+)
 def test_headless_feature_extractor(pooling, shape):
     model = ik.GoogLeNet(include_top=False, pooling=pooling)
     assert tuple(model.output.shape[1:]) == shape
-    assert "fc" not in [l.name for l in model.layers]
+    assert "fc" not in [layer.name for layer in model.layers]
 
 
 def test_any_input_size_without_aux_heads():
@@ -174,9 +190,11 @@ def test_any_input_size_without_aux_heads():
 
 def test_small_input_with_aux_heads_trains():
     model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, aux_logits=True)
-    model.compile(optimizer="sgd",
-                  loss={name: "sparse_categorical_crossentropy" for name in model.output_names},
-                  loss_weights={"predictions": 1.0, "aux1": 0.3, "aux2": 0.3})
+    model.compile(
+        optimizer="sgd",
+        loss={name: "sparse_categorical_crossentropy" for name in model.output_names},
+        loss_weights={"predictions": 1.0, "aux1": 0.3, "aux2": 0.3},
+    )
     x = np.random.uniform(0, 255, (4, 64, 64, 3)).astype("float32")
     y = np.array([0, 1, 2, 3])
     history = model.fit(x, (y, y, y), epochs=1, verbose=0)
@@ -190,8 +208,15 @@ def test_input_tensor_and_inception_block():
     assert tuple(out.shape[1:]) == (28, 28, 256)
     assert block.get_layer("inception_3a_5x5").kernel_size == (5, 5)
     assert block.count_params() == sum(
-        k * k * a * b + b for a, b, k in
-        [(192, 64, 1), (192, 96, 1), (96, 128, 3), (192, 16, 1), (16, 32, 5), (192, 32, 1)]
+        k * k * a * b + b
+        for a, b, k in [
+            (192, 64, 1),
+            (192, 96, 1),
+            (96, 128, 3),
+            (192, 16, 1),
+            (16, 32, 5),
+            (192, 32, 1),
+        ]
     )
     tensor = keras.Input((96, 96, 3))
     model = ik.GoogLeNet(input_tensor=tensor, classes=3)
@@ -212,11 +237,12 @@ def test_save_and_load_keras_file_safe_mode(tmp_path):
     path = tmp_path / "googlenet.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
-    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     for got, want in zip(loaded(x), expected):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), want)
 
 
+@pytest.mark.slow
 def test_weights_only_round_trip(tmp_path):
     kwargs = dict(input_shape=(96, 96, 3), classes=5, variant="bn")
     model = ik.GoogLeNet(**kwargs)
@@ -239,8 +265,12 @@ def test_gradients_reach_the_aux_heads():
         with tf.GradientTape() as tape:
             outputs = model(x, training=True)
             loss = loss_fn(y, outputs[output_index])
-        return dict(zip([v.path for v in model.trainable_variables],
-                        tape.gradient(loss, model.trainable_variables)))
+        return dict(
+            zip(
+                [v.path for v in model.trainable_variables],
+                tape.gradient(loss, model.trainable_variables),
+            )
+        )
 
     def norm(grads, layer):
         g = grads[model.get_layer(layer).kernel.path]
@@ -260,7 +290,7 @@ def test_inference_model_strips_aux_heads():
     model = ik.GoogLeNet(input_shape=(96, 96, 3), classes=4, aux_logits=True)
     inference = ik.inference_model(model)
     assert len(inference.outputs) == 1
-    assert not any(l.name.startswith("aux") for l in inference.layers)
+    assert not any(layer.name.startswith("aux") for layer in inference.layers)
     x = np.random.default_rng(3).uniform(0, 255, (3, 96, 96, 3)).astype("float32")
     main = keras.ops.convert_to_numpy(model(x, training=False)[0])
     np.testing.assert_allclose(inference.predict(x, verbose=0), main, rtol=1e-6, atol=1e-7)
@@ -331,6 +361,7 @@ def test_bad_block_config():
         ik.inception_block(keras.Input((8, 8, 16)), (1, 2, 0, 4, 5, 6))
 
 
+@pytest.mark.slow
 def test_other_backend_fails_at_import_with_a_fix():
     # Other backends (jax, torch) are not installed here: make Keras report one.
     code = "import keras; keras.backend.backend = lambda: 'jax'; import inception_keras"

@@ -54,11 +54,15 @@ def _lzw_literals(indices: np.ndarray) -> bytes:
 def encode_gif(frames: list) -> bytes:
     """GIF89a with a global 256-colour palette built from the frames' colours."""
     height, width, _ = frames[0].shape
-    colours, inverse = np.unique(np.concatenate([f.reshape(-1, 3) for f in frames]), axis=0, return_inverse=True)
+    colours, inverse = np.unique(
+        np.concatenate([f.reshape(-1, 3) for f in frames]), axis=0, return_inverse=True
+    )
     assert len(colours) <= 256
     palette = np.zeros((256, 3), np.uint8)
     palette[: len(colours)] = colours
-    out = bytearray(b"GIF89a" + struct.pack("<HHBBB", width, height, 0xF7, 0, 0) + palette.tobytes())
+    out = bytearray(
+        b"GIF89a" + struct.pack("<HHBBB", width, height, 0xF7, 0, 0) + palette.tobytes()
+    )
     inverse = inverse.reshape(len(frames), -1)
     for indices in inverse:
         out += b"\x2c" + struct.pack("<HHHHB", 0, 0, width, height, 0) + b"\x08"
@@ -92,10 +96,16 @@ def encode_flat_jpeg(blocks: np.ndarray, adobe_cmyk: bool = False) -> bytes:
     if adobe_cmyk:
         out += segment(0xEE, b"Adobe" + struct.pack(">HHHB", 100, 0, 0, 0))
     out += segment(0xDB, b"\x00" + b"\x01" * 64)  # all-ones quantisation table
-    out += segment(0xC0, struct.pack(">BHHB", 8, bh * 8, bw * 8, nc) + b"".join(bytes([i + 1, 0x11, 0]) for i in range(nc)))
+    out += segment(
+        0xC0,
+        struct.pack(">BHHB", 8, bh * 8, bw * 8, nc)
+        + b"".join(bytes([i + 1, 0x11, 0]) for i in range(nc)),
+    )
     out += segment(0xC4, b"\x00" + bytes(dc_bits) + bytes(dc_vals))
     out += segment(0xC4, b"\x10" + bytes([1] + [0] * 15) + b"\x00")  # AC table: only EOB, code "0"
-    out += segment(0xDA, bytes([nc]) + b"".join(bytes([i + 1, 0]) for i in range(nc)) + b"\x00\x3f\x00")
+    out += segment(
+        0xDA, bytes([nc]) + b"".join(bytes([i + 1, 0]) for i in range(nc)) + b"\x00\x3f\x00"
+    )
     bitstring = []
     predictor = [0] * nc
     for y in range(bh):
@@ -107,7 +117,9 @@ def encode_flat_jpeg(blocks: np.ndarray, adobe_cmyk: bool = False) -> bytes:
                 code, length = codes[size]
                 bitstring.append(format(code, f"0{length}b"))
                 if size:
-                    bitstring.append(format(diff if diff > 0 else diff + (1 << size) - 1, f"0{size}b"))
+                    bitstring.append(
+                        format(diff if diff > 0 else diff + (1 << size) - 1, f"0{size}b")
+                    )
                 bitstring.append("0")  # EOB
     bits = "".join(bitstring)
     bits += "1" * ((-len(bits)) % 8)
@@ -238,11 +250,19 @@ def test_train_transform_output_contract_and_determinism():
 def test_train_transform_without_distortion_is_crop_of_input():
     # With every random op switched off but the crop, pixels come from the crop.
     config = pp.AugmentConfig(
-        area_range=(1.0, 1.0), aspect_ratio_range=(1.0, 1.0), resize_methods=("nearest",), flip=False,
-        brightness_delta=0.0, contrast_range=(1.0, 1.0), saturation_range=(1.0, 1.0), hue_delta=0.0,
+        area_range=(1.0, 1.0),
+        aspect_ratio_range=(1.0, 1.0),
+        resize_methods=("nearest",),
+        flip=False,
+        brightness_delta=0.0,
+        contrast_range=(1.0, 1.0),
+        saturation_range=(1.0, 1.0),
+        hue_delta=0.0,
     )
     image = _coordinate_image(40, 40)
-    out = pp.train_transform(tf.constant(image), tf.constant([0, 0]), image_size=40, config=config).numpy()
+    out = pp.train_transform(
+        tf.constant(image), tf.constant([0, 0]), image_size=40, config=config
+    ).numpy()
     assert np.allclose(out, image, atol=0.01)
 
 

@@ -2,10 +2,10 @@
 against OpenCV's Caffe importer running the same file (tests/caffe_reference.py writes random
 weights in Caffe's layout with its own protobuf encoder)."""
 
+import caffe_reference as caffe
 import numpy as np
 import pytest
 
-import caffe_reference as caffe
 import inception_keras as ik
 from inception_keras import pretrained
 
@@ -65,13 +65,24 @@ def test_caffe_semantics(files, images, reference):
     model = ik.GoogLeNet(weights=paths["v1"])
     assert model.get_layer("conv1_pad").padding == ((3, 3), (3, 3))
     assert model.get_layer("conv1").padding == "valid"
-    # Caffe's OIHW kernel with B,G,R input channels is our HWIO kernel with R,G,B.
-    np.testing.assert_array_equal(model.get_layer("conv1").kernel.numpy(),
-                                  weights["conv1/7x7_s2"][0].transpose(2, 3, 1, 0)[:, :, ::-1])
+    # Caffe's OIHW kernel with B,G,R input channels is our HWIO kernel with R,G,B, times the
+    # 127.5 our input scaling divides by (Caffe feeds the mean-subtracted pixels unscaled).
+    np.testing.assert_allclose(
+        model.get_layer("conv1").kernel.numpy(),
+        weights["conv1/7x7_s2"][0].transpose(2, 3, 1, 0)[:, :, ::-1] * 127.5,
+        rtol=1e-7,
+    )
+    x = np.full((1, 224, 224, 3), 200.0, "float32")
+    scaled = ik.feature_model(model, ["rescale"])(x)["rescale"].numpy()
+    np.testing.assert_allclose(
+        scaled[0, 0, 0], (200.0 - np.array([123, 117, 104])) / 127.5, rtol=1e-6
+    )
     # A model with TF's "same" conv1 (2 before, 3 after) and the same weights is measurably off.
-    same = ik.GoogLeNet(variant=ik.model.Variant(**{
-        **ik.model.VARIANTS["paper"].__dict__, "caffe_padding": False}))
-    pretrained.assign(same, {l.name: l.get_weights() for l in model.layers if l.weights})
+    same = ik.GoogLeNet(
+        variant=ik.model.Variant(**{**ik.model.VARIANTS["paper"].__dict__, "caffe_padding": False})
+    )
+    weights = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    pretrained.assign(same, weights)
     shifted = same.predict(images, verbose=0)
     assert np.abs(shifted - reference["prob"].reshape(shifted.shape)).max() > 1e-3
 
@@ -88,8 +99,9 @@ def test_max_pools_round_up_like_caffe(size):
 
 def test_convolutions_load_at_other_sizes_and_aux_heads_need_224(files):
     _, paths, _ = files
-    backbone = ik.GoogLeNet(weights=paths["v2"], include_top=False, pooling="avg",
-                            input_shape=(160, 160, 3))
+    backbone = ik.GoogLeNet(
+        weights=paths["v2"], include_top=False, pooling="avg", input_shape=(160, 160, 3)
+    )
     assert backbone.output.shape[-1] == 1024
     with pytest.raises(ValueError, match="aux1_fc1.*224x224"):
         ik.GoogLeNet(weights=paths["v2"], aux_logits=True, input_shape=(160, 160, 3))
@@ -103,8 +115,10 @@ def test_files_that_are_not_googlenet(tmp_path, files):
     with pytest.raises(ValueError, match="inception_4c/5x5"):
         ik.GoogLeNet(weights=str(path))
     misshaped = dict(weights)
-    misshaped["inception_3b/3x3"] = [np.zeros((192, 128, 5, 5), "float32"),
-                                     weights["inception_3b/3x3"][1]]
+    misshaped["inception_3b/3x3"] = [
+        np.zeros((192, 128, 5, 5), "float32"),
+        weights["inception_3b/3x3"][1],
+    ]
     path = tmp_path / "misshaped.caffemodel"
     caffe.write_caffemodel(str(path), misshaped, "v2")
     with pytest.raises(ValueError, match="inception_3b_3x3"):
@@ -118,15 +132,16 @@ def test_files_that_are_not_googlenet(tmp_path, files):
 
 
 def test_odd_input_size_matches_caffe(tmp_path):
-    """At 237 pixels pool2 and pool3 see odd sizes, where TF's "same" and Caffe's round-up differ."""
+    """At 237 pixels pool2 and pool3 see odd sizes: TF's "same" and Caffe's round-up differ."""
     size = 237
     weights = caffe.random_weights(seed=2, aux=False, input_size=size)
     prototxt, model_file = tmp_path / "deploy.prototxt", str(tmp_path / "odd.caffemodel")
     prototxt.write_text(caffe.deploy_prototxt(input_size=size, aux=False))
     caffe.write_caffemodel(model_file, weights, "v2")
     x = np.random.default_rng(3).uniform(0, 255, (1, size, size, 3)).astype("float32")
-    want = caffe.run_opencv(str(prototxt), model_file, caffe.caffe_input(x),
-                            ["inception_5b/output"])["inception_5b/output"]
+    want = caffe.run_opencv(
+        str(prototxt), model_file, caffe.caffe_input(x), ["inception_5b/output"]
+    )["inception_5b/output"]
     model = ik.GoogLeNet(weights=model_file, include_top=False, input_shape=(size, size, 3))
     got = model.predict(x, verbose=0).transpose(0, 3, 1, 2)
     assert got.shape == want.shape

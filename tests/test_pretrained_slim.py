@@ -4,10 +4,10 @@ uses slim's variable names."""
 
 import numpy as np
 import pytest
+import slim_reference
 
 import inception_keras as ik
 from inception_keras import pretrained
-import slim_reference
 
 SIZE = 224
 # Our block names for slim's end points (slim counts blocks by position, not the paper's names).
@@ -26,8 +26,14 @@ def images():
     """Structured images (gradients and noise), so that outputs differ between images."""
     rng = np.random.default_rng(0)
     ramp = np.linspace(0, 255, SIZE, dtype="float32")
-    gradient = np.stack([ramp[None, :].repeat(SIZE, 0), ramp[:, None].repeat(SIZE, 1),
-                         255 - ramp[None, :].repeat(SIZE, 0)], axis=-1)
+    gradient = np.stack(
+        [
+            ramp[None, :].repeat(SIZE, 0),
+            ramp[:, None].repeat(SIZE, 1),
+            255 - ramp[None, :].repeat(SIZE, 0),
+        ],
+        axis=-1,
+    )
     noise = rng.uniform(0, 255, (SIZE, SIZE, 3)).astype("float32")
     return np.stack([gradient, noise, 0.5 * (gradient + noise)])
 
@@ -64,28 +70,34 @@ def test_semantics_are_slims_not_the_papers(checkpoint):
     # The background logit is dropped: slim's class k + 1 is our class k.
     fc = model.get_layer("fc").get_weights()
     np.testing.assert_array_equal(
-        fc[0], values["InceptionV1/Logits/Conv2d_0c_1x1/weights"][0, 0, :, 1:])
+        fc[0], values["InceptionV1/Logits/Conv2d_0c_1x1/weights"][0, 0, :, 1:]
+    )
     np.testing.assert_array_equal(fc[1], values["InceptionV1/Logits/Conv2d_0c_1x1/biases"][1:])
     # The naming quirk: Mixed_5b's second branch-2 convolution is "Conv2d_0a_3x3".
     np.testing.assert_array_equal(
         model.get_layer("inception_5a_5x5").kernel.numpy(),
-        values["InceptionV1/Mixed_5b/Branch_2/Conv2d_0a_3x3/weights"])
+        values["InceptionV1/Mixed_5b/Branch_2/Conv2d_0a_3x3/weights"],
+    )
 
 
 def test_headless_backbone_at_another_size(checkpoint):
     prefix, _ = checkpoint
     x = np.random.default_rng(1).uniform(0, 255, (2, 160, 160, 3)).astype("float32")
-    model = ik.GoogLeNet(weights=prefix, variant="slim", include_top=False,
-                         input_shape=(160, 160, 3))
+    model = ik.GoogLeNet(
+        weights=prefix, variant="slim", include_top=False, input_shape=(160, 160, 3)
+    )
     reference = slim_reference.slim_forward(prefix, slim_reference.slim_preprocess(x))
     assert relative_error(model.predict(x, verbose=0), reference["Mixed_5c"]) < 1e-4
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(variant="paper"), "'slim' variant"),
-    (dict(variant="slim", classes=10), "`classes` must be 1000"),
-    (dict(variant="slim", aux_logits=True), "no aux classifiers"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(variant="paper"), "'slim' variant"),
+        (dict(variant="slim", classes=10), "`classes` must be 1000"),
+        (dict(variant="slim", aux_logits=True), "no aux classifiers"),
+    ],
+)
 def test_arguments_that_do_not_fit_the_checkpoint(checkpoint, kwargs, message):
     with pytest.raises(ValueError, match=message):
         ik.GoogLeNet(weights=checkpoint[0], **kwargs)
@@ -99,7 +111,11 @@ def test_a_checkpoint_of_another_network_names_the_missing_variable(tmp_path, ch
     import tensorflow as tf
 
     names = sorted(broken)
-    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
-                      tensors=[broken[n] for n in names])
+    tf.raw_ops.SaveV2(
+        prefix=prefix,
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[broken[n] for n in names],
+    )
     with pytest.raises(pretrained.WeightsError, match="Mixed_4c/Branch_1/Conv2d_0b_3x3/weights"):
         ik.GoogLeNet(weights=prefix, variant="slim")

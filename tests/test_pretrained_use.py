@@ -13,13 +13,13 @@ import tarfile
 import threading
 import time
 
+import caffe_reference as caffe
 import keras
 import numpy as np
 import pytest
-
-import caffe_reference as caffe
-import inception_keras as ik
 import slim_reference
+
+import inception_keras as ik
 from inception_keras import imagenet, pretrained
 from inception_keras.pretrained import presets
 
@@ -28,8 +28,9 @@ from inception_keras.pretrained import presets
 def published(tmp_path_factory):
     """A folder laid out like the publishers': a random-weight caffemodel and slim archive."""
     root = tmp_path_factory.mktemp("published")
-    caffe.write_caffemodel(str(root / "bvlc_googlenet.caffemodel"), caffe.random_weights(seed=7),
-                           "v1")
+    caffe.write_caffemodel(
+        str(root / "bvlc_googlenet.caffemodel"), caffe.random_weights(seed=7), "v1"
+    )
     ckpt = tmp_path_factory.mktemp("ckpt")
     slim_reference.write_slim_checkpoint(str(ckpt / "inception_v1.ckpt"), seed=4)
     with tarfile.open(root / "inception_v1_2016_08_28.tar.gz", "w:gz") as archive:
@@ -66,8 +67,13 @@ def from_server(server, published, monkeypatch, tmp_path):
     url = f"http://127.0.0.1:{server.server_address[1]}"
     monkeypatch.setenv(pretrained.MIRROR_ENV, url)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setitem(presets.PRESETS, "bvlc", dataclasses.replace(
-        presets.PRESETS["bvlc"], sha1=sha1_of(published / "bvlc_googlenet.caffemodel")))
+    monkeypatch.setitem(
+        presets.PRESETS,
+        "bvlc",
+        dataclasses.replace(
+            presets.PRESETS["bvlc"], sha1=sha1_of(published / "bvlc_googlenet.caffemodel")
+        ),
+    )
     return tmp_path / "keras" / "models"
 
 
@@ -79,14 +85,18 @@ def test_imagenet_weights_download_once_then_load_from_the_cache(from_server, se
     for got, want in zip(model.predict(x, verbose=0), direct.predict(x, verbose=0)):
         np.testing.assert_array_equal(got, want)
     assert sorted(os.listdir(from_server)) == [
-        "bvlc_googlenet.caffemodel", f"inception_keras-bvlc-v{pretrained.CONVERSION_VERSION}.npz"]
+        "bvlc_googlenet.caffemodel",
+        f"inception_keras-bvlc-v{pretrained.CONVERSION_VERSION}.npz",
+    ]
     server.shutdown()  # the second call needs neither the network nor the caffemodel
     os.remove(from_server / "bvlc_googlenet.caffemodel")
     start = time.perf_counter()
     again = ik.GoogLeNet(weights="imagenet", include_top=False, pooling="avg")
     took = time.perf_counter() - start
-    np.testing.assert_array_equal(again.get_layer("inception_5b_5x5").kernel.numpy(),
-                                  model.get_layer("inception_5b_5x5").kernel.numpy())
+    np.testing.assert_array_equal(
+        again.get_layer("inception_5b_5x5").kernel.numpy(),
+        model.get_layer("inception_5b_5x5").kernel.numpy(),
+    )
     print(f"GoogLeNet(weights='imagenet') from the cache: {took:.1f} s including the build")
 
 
@@ -98,22 +108,38 @@ def test_slim_preset_from_its_archive(from_server, server):
 
 
 def test_a_wrong_hash_is_refused_and_nothing_is_kept(from_server, monkeypatch):
-    monkeypatch.setitem(presets.PRESETS, "bvlc", dataclasses.replace(
-        presets.PRESETS["bvlc"], sha1="0" * 40))
+    monkeypatch.setitem(
+        presets.PRESETS, "bvlc", dataclasses.replace(presets.PRESETS["bvlc"], sha1="0" * 40)
+    )
     with pytest.raises(pretrained.DownloadError, match="SHA-1"):
         ik.GoogLeNet(weights="imagenet")
     assert not from_server.exists() or os.listdir(from_server) == []
 
 
+@pytest.mark.slow
 def test_no_network_is_one_line_exit_1_and_leaves_nothing(tmp_path):
     closed = http.server.HTTPServer(("127.0.0.1", 0), QuietHandler)
     port = closed.server_address[1]
     closed.server_close()  # nothing listens there now
-    env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras"),
-               **{pretrained.MIRROR_ENV: f"http://127.0.0.1:{port}"})
+    env = dict(
+        os.environ,
+        KERAS_HOME=str(tmp_path / "keras"),
+        **{pretrained.MIRROR_ENV: f"http://127.0.0.1:{port}"},
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "inception_keras.cli", "convert", "bvlc", "--output",
-         str(tmp_path / "bvlc.keras")], capture_output=True, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "inception_keras.cli",
+            "convert",
+            "bvlc",
+            "--output",
+            str(tmp_path / "bvlc.keras"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
@@ -135,13 +161,23 @@ def converted(published, tmp_path_factory):
     """`inception-keras convert` of the caffemodel, through the CLI."""
     out = tmp_path_factory.mktemp("converted") / "bvlc.keras"
     result = subprocess.run(
-        [sys.executable, "-m", "inception_keras.cli", "convert",
-         str(published / "bvlc_googlenet.caffemodel"), "--output", str(out)],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "inception_keras.cli",
+            "convert",
+            str(published / "bvlc_googlenet.caffemodel"),
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     return out
 
 
+@pytest.mark.slow
 def test_convert_writes_a_safe_keras_model_with_imagenet_names(converted, published):
     model = keras.saving.load_model(converted, safe_mode=True)
     assert model.output_names == ["predictions", "aux1", "aux2"]
@@ -153,13 +189,24 @@ def test_convert_writes_a_safe_keras_model_with_imagenet_names(converted, publis
     assert metadata["variant"] == "paper" and metadata["aux_heads"] is True
     # Refuses to overwrite without --overwrite, and the file stays as it was.
     before = converted.read_bytes()
-    result = subprocess.run([sys.executable, "-m", "inception_keras.cli", "convert",
-                             str(published / "bvlc_googlenet.caffemodel"), "--output",
-                             str(converted)], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inception_keras.cli",
+            "convert",
+            str(published / "bvlc_googlenet.caffemodel"),
+            "--output",
+            str(converted),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "--overwrite" in result.stderr
     assert converted.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_predict_prints_imagenet_names(converted, tmp_path):
     import tensorflow as tf
 
@@ -168,8 +215,21 @@ def test_predict_prints_imagenet_names(converted, tmp_path):
         pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8).repeat(32, 0).repeat(32, 1)
         (tmp_path / f"photo{i}.png").write_bytes(tf.io.encode_png(pixels).numpy())
     result = subprocess.run(
-        [sys.executable, "-m", "inception_keras.cli", "predict", str(tmp_path), "--model",
-         str(converted), "--json", "--top-k", "3"], capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "inception_keras.cli",
+            "predict",
+            str(tmp_path),
+            "--model",
+            str(converted),
+            "--json",
+            "--top-k",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     names = imagenet.class_names()
     predictions = json.loads(result.stdout)["predictions"]
@@ -179,6 +239,7 @@ def test_predict_prints_imagenet_names(converted, tmp_path):
             assert entry["label"] == names[entry["class_id"]]  # a name, not an id
 
 
+@pytest.mark.slow
 def test_fine_tuning_freezes_up_to_the_named_block(published, tmp_path):
     source = str(published / "bvlc_googlenet.caffemodel")
     rng = np.random.default_rng(0)
@@ -187,8 +248,14 @@ def test_fine_tuning_freezes_up_to_the_named_block(published, tmp_path):
     import tensorflow as tf
 
     train = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-    config = ik.TrainConfig(weights=source, freeze_until="inception_5b", image_size=64, epochs=1,
-                            output_dir=str(tmp_path / "run"), recipe="modern")
+    config = ik.TrainConfig(
+        weights=source,
+        freeze_until="inception_5b",
+        image_size=64,
+        epochs=1,
+        output_dir=str(tmp_path / "run"),
+        recipe="modern",
+    )
     assert config.variant == "paper"  # from the weights
     result = ik.fit(config, train, train, num_classes=3)
     reference = pretrained.caffe.convert(source)
@@ -201,13 +268,15 @@ def test_fine_tuning_freezes_up_to_the_named_block(published, tmp_path):
     assert model.get_layer("fc").trainable and not model.get_layer("inception_5b_1x1").trainable
 
 
+@pytest.mark.slow
 def test_export_and_verify_a_converted_model(published, tmp_path):
     """A converted model has no training data beside it: int8 calibrates on a folder of images,
     and the export carries the ImageNet class names."""
+    import tensorflow as tf
+
     from inception_keras.convert import convert
     from inception_keras.export import export_checkpoint
     from inception_keras.export.verify import verify
-    import tensorflow as tf
 
     checkpoint = convert(str(published / "inception_v1_2016_08_28.tar.gz"), tmp_path / "slim.keras")
     photos = tmp_path / "photos"
@@ -216,16 +285,24 @@ def test_export_and_verify_a_converted_model(published, tmp_path):
     for i in range(6):
         pixels = rng.integers(0, 256, (7, 7, 3), dtype=np.uint8).repeat(40, 0).repeat(40, 1)
         (photos / f"{i}.png").write_bytes(tf.io.encode_png(pixels).numpy())
-    version = export_checkpoint(checkpoint, str(tmp_path / "models"), formats=["saved_model",
-                                "tflite"], tflite_quantizations=["float32", "int8"],
-                                calibration_dir=str(photos), calibration_images=6)
+    version = export_checkpoint(
+        checkpoint,
+        str(tmp_path / "models"),
+        formats=["saved_model", "tflite"],
+        tflite_quantizations=["float32", "int8"],
+        calibration_dir=str(photos),
+        calibration_images=6,
+    )
     manifest = json.loads((tmp_path / "models" / "googlenet" / "1" / "manifest.json").read_text())
     assert manifest["class_names"] == list(imagenet.class_names())
     report = verify(version, images=[str(photos)], latency_runs=1)
     rows = {row.file: row for row in report.rows}
-    assert rows["googlenet_float32.tflite"].passed and rows["googlenet_float32.tflite"].max_diff < 1e-5
+    assert (
+        rows["googlenet_float32.tflite"].passed and rows["googlenet_float32.tflite"].max_diff < 1e-5
+    )
     assert not report.file_problems
     # Without a folder and without training data, int8 is refused with the way out named.
     with pytest.raises(ValueError, match="--calibration-dir"):
-        export_checkpoint(checkpoint, str(tmp_path / "other"), formats=["tflite"],
-                          tflite_quantizations=["int8"])
+        export_checkpoint(
+            checkpoint, str(tmp_path / "other"), formats=["tflite"], tflite_quantizations=["int8"]
+        )

@@ -9,6 +9,9 @@ from inception_keras.export.runners import load_runner
 from inception_keras.export.saved_model import export_saved_model
 from inception_keras.export.tflite import export_tflite
 
+# Every test here trains, exports or starts processes: the slow tier.
+pytestmark = pytest.mark.slow
+
 
 def test_every_format_loads_and_agrees(tmp_path):
     model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=5, aux_logits=True)

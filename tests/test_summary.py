@@ -12,10 +12,29 @@ def test_paper_figure_parsing_keeps_printed_precision():
 
 def test_rows_follow_table_1_order():
     names = [r.name for r in summary_rows(ik.GoogLeNet())]
-    assert names == ["conv1", "pool1", "norm1", "conv2", "norm2", "pool2", "inception_3a",
-                     "inception_3b", "pool3", "inception_4a", "inception_4b", "inception_4c",
-                     "inception_4d", "inception_4e", "pool4", "inception_5a", "inception_5b",
-                     "pool5", "dropout", "fc", "predictions"]
+    assert names == [
+        "conv1",
+        "pool1",
+        "norm1",
+        "conv2",
+        "norm2",
+        "pool2",
+        "inception_3a",
+        "inception_3b",
+        "pool3",
+        "inception_4a",
+        "inception_4b",
+        "inception_4c",
+        "inception_4d",
+        "inception_4e",
+        "pool4",
+        "inception_5a",
+        "inception_5b",
+        "pool5",
+        "dropout",
+        "fc",
+        "predictions",
+    ]
 
 
 def test_rows_are_read_from_the_live_model():
@@ -42,7 +61,9 @@ def test_summary_reports_where_the_paper_disagrees():
 
 
 def test_cli_summary(capsys):
-    assert main(["summary", "--variant", "bn", "--input-size", "96", "--classes", "6", "--aux"]) == 0
+    assert (
+        main(["summary", "--variant", "bn", "--input-size", "96", "--classes", "6", "--aux"]) == 0
+    )
     out = capsys.readouterr().out
     assert "googlenet: input (96, 96, 3)" in out
     assert "norm1" not in out  # the bn variant has no LRN

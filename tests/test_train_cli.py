@@ -14,23 +14,42 @@ import pytest
 from inception_keras.cli import main
 from inception_keras.training import read_history
 
+# Every test here trains, exports or starts processes: the slow tier.
+pytestmark = pytest.mark.slow
+
 EPOCHS = 4
 
 
 def train_command(data_dir, output_dir):
-    return [sys.executable, "-m", "inception_keras.cli", "train", "--dataset", "shapes/smoke",
-            "--data-dir", str(data_dir), "--variant", "bn", "--image-size", "32",
-            "--batch-size", "64", "--epochs", str(EPOCHS), "--recipe", "modern",
-            "--ema-momentum", "0.9", "--output-dir", str(output_dir)]
+    return [
+        sys.executable,
+        "-m",
+        "inception_keras.cli",
+        "train",
+        "--dataset",
+        "shapes/smoke",
+        "--data-dir",
+        str(data_dir),
+        "--variant",
+        "bn",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "64",
+        "--epochs",
+        str(EPOCHS),
+        "--recipe",
+        "modern",
+        "--ema-momentum",
+        "0.9",
+        "--output-dir",
+        str(output_dir),
+    ]
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    from inception_keras import shapes
-
-    path = tmp_path_factory.mktemp("tfds")
-    shapes.prepare("shapes/smoke", str(path))
-    return path
+def data_dir(shapes_data_dir):
+    return shapes_data_dir
 
 
 def test_killed_run_resumes_at_the_last_finished_epoch(data_dir, tmp_path, capsys):
@@ -43,7 +62,9 @@ def test_killed_run_resumes_at_the_last_finished_epoch(data_dir, tmp_path, capsy
         if history_csv.exists() and len(history_csv.read_text().splitlines()) >= 3:  # header + 2
             break
         time.sleep(0.2)
-    assert first.poll() is None, "the first run ended before it could be killed:\n" + first.stdout.read()
+    assert first.poll() is None, (
+        "the first run ended before it could be killed:\n" + first.stdout.read()
+    )
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     finished = len(read_history(history_csv)["epoch"])
@@ -64,12 +85,30 @@ def test_killed_run_resumes_at_the_last_finished_epoch(data_dir, tmp_path, capsy
     assert "best validation top-1" in resumed.stdout
 
     # Export every format from the best checkpoint, then evaluate checkpoint and artefacts alike.
-    assert main(["export", "--checkpoint", str(out / "best.keras"), "--output", str(tmp_path / "sm"),
-                 "--calibration-images", "16"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(out / "best.keras"),
+                "--output",
+                str(tmp_path / "sm"),
+                "--calibration-images",
+                "16",
+            ]
+        )
+        == 0
+    )
     version = tmp_path / "sm" / "googlenet" / "1"
     manifest = json.loads((version / "manifest.json").read_text())
-    for name in ("saved_model.pb", "googlenet_float32.tflite", "googlenet_float16.tflite",
-                 "googlenet_dynamic_int8.tflite", "googlenet_int8.tflite", "googlenet.onnx"):
+    for name in (
+        "saved_model.pb",
+        "googlenet_float32.tflite",
+        "googlenet_float16.tflite",
+        "googlenet_dynamic_int8.tflite",
+        "googlenet_int8.tflite",
+        "googlenet.onnx",
+    ):
         entry = manifest["files"][name]
         assert entry["bytes"] == (version / name).stat().st_size
         assert entry["sha256"] == hashlib.sha256((version / name).read_bytes()).hexdigest()
@@ -79,11 +118,27 @@ def test_killed_run_resumes_at_the_last_finished_epoch(data_dir, tmp_path, capsy
     capsys.readouterr()
 
     scores = {}
-    runs = [(out / "best.keras", "1"), (out / "best.keras", "10"), (version, "1"),
-            (version / "googlenet_float32.tflite", "1"), (version / "googlenet.onnx", "1")]
+    runs = [
+        (out / "best.keras", "1"),
+        (out / "best.keras", "10"),
+        (version, "1"),
+        (version / "googlenet_float32.tflite", "1"),
+        (version / "googlenet.onnx", "1"),
+    ]
     for model, crops in runs:
-        code = main(["evaluate", "--model", str(model), "--dataset", "shapes/smoke",
-                     "--data-dir", str(data_dir), "--crops", crops])
+        code = main(
+            [
+                "evaluate",
+                "--model",
+                str(model),
+                "--dataset",
+                "shapes/smoke",
+                "--data-dir",
+                str(data_dir),
+                "--crops",
+                crops,
+            ]
+        )
         assert code == 0
         printed = capsys.readouterr().out
         assert f"128 images, {crops} crop(s) each: top-1" in printed
@@ -93,7 +148,9 @@ def test_killed_run_resumes_at_the_last_finished_epoch(data_dir, tmp_path, capsy
 
 
 def test_train_stops_before_training_on_a_bad_source(tmp_path, capsys):
-    code = main(["train", "--dataset", str(tmp_path / "missing"), "--output-dir", str(tmp_path / "o")])
+    code = main(
+        ["train", "--dataset", str(tmp_path / "missing"), "--output-dir", str(tmp_path / "o")]
+    )
     assert code == 2
     assert "missing" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
@@ -113,9 +170,17 @@ def test_preset_sets_defaults_and_flags_override(monkeypatch):
         return Result()
 
     monkeypatch.setattr(training, "train", fake_train)
-    assert main(["train", "--preset", "quickstart", "--variant", "paper", "--learning-rate", "1e-3"]) == 0
+    assert (
+        main(["train", "--preset", "quickstart", "--variant", "paper", "--learning-rate", "1e-3"])
+        == 0
+    )
     config, data = seen["config"], seen["data"]
     assert (config.variant, config.learning_rate) == ("paper", 1e-3)  # flags win
-    assert (config.image_size, config.epochs, config.recipe, config.ema_momentum) == (64, 5, "modern", 0.99)
+    assert (config.image_size, config.epochs, config.recipe, config.ema_momentum) == (
+        64,
+        5,
+        "modern",
+        0.99,
+    )
     assert (data.dataset, data.batch_size, data.cache) == ("shapes/64px", 64, True)
     assert data.augment.area_range == (0.5, 1.0)

@@ -19,9 +19,18 @@ from inception_keras.export.tflite import export_tflite
 from inception_keras.export.verify import Tolerances, check_files, verification_images, verify
 from inception_keras.predict import predict
 
+# Every test here trains, exports or starts processes: the slow tier.
+pytestmark = pytest.mark.slow
+
 SIZE = 32
-FORMATS = ("saved_model.pb", "googlenet.onnx", "googlenet_float32.tflite",
-           "googlenet_float16.tflite", "googlenet_dynamic_int8.tflite", "googlenet_int8.tflite")
+FORMATS = (
+    "saved_model.pb",
+    "googlenet.onnx",
+    "googlenet_float32.tflite",
+    "googlenet_float16.tflite",
+    "googlenet_dynamic_int8.tflite",
+    "googlenet_int8.tflite",
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +40,34 @@ def exported(tmp_path_factory):
     # The paper variant (its LRN runs in every runtime too); untrained, seeded so that the
     # numbers every assertion sees are the same on each run.
     keras.utils.set_random_seed(0)
-    model = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=len(shapes.CLASS_NAMES),
-                         aux_logits=True, variant="paper")
+    model = ik.GoogLeNet(
+        input_shape=(SIZE, SIZE, 3),
+        classes=len(shapes.CLASS_NAMES),
+        aux_logits=True,
+        variant="paper",
+    )
     checkpoint = root / "run" / "best.keras"
     checkpoint.parent.mkdir()
     model.save(checkpoint)
     (root / "run" / "train_config.json").write_text(
-        json.dumps({"class_names": list(shapes.CLASS_NAMES)}))
+        json.dumps({"class_names": list(shapes.CLASS_NAMES)})
+    )
     calibration = np.stack([image for image, _ in shapes.generate("train", 32, SIZE)])
-    version = export(model, root / "sm", representative_data=calibration.astype("float32"),
-                     class_names=shapes.CLASS_NAMES, source=str(checkpoint))
+    version = export(
+        model,
+        root / "sm",
+        representative_data=calibration.astype("float32"),
+        class_names=shapes.CLASS_NAMES,
+        source=str(checkpoint),
+    )
     images = shapes.write_images(root / "images", count=6, image_size=48)
-    return {"root": root, "model": model, "checkpoint": checkpoint, "version": pathlib.Path(version),
-            "images": images}
+    return {
+        "root": root,
+        "model": model,
+        "checkpoint": checkpoint,
+        "version": pathlib.Path(version),
+        "images": images,
+    }
 
 
 def copy_version(exported, tmp_path):
@@ -56,8 +80,12 @@ def test_verify_passes_for_every_artefact_against_the_checkpoint(exported, capsy
     # The fixture is untrained: its near-uniform probabilities let int8 rounding flip the top-1
     # class of some images, which a trained model's do not (the quickstart's int8 model agrees
     # on 99-100%). The tolerance rules themselves are tested on exact numbers below.
-    report = verify(exported["version"], max_images=32, latency_runs=2,
-                    tolerances=Tolerances(int8_agreement=0.75))
+    report = verify(
+        exported["version"],
+        max_images=32,
+        latency_runs=2,
+        tolerances=Tolerances(int8_agreement=0.75),
+    )
     assert report.passed and not report.file_problems, report.format()
     assert report.reference == str(exported["checkpoint"])
     assert report.num_images == 32 and "shapes" in report.images
@@ -77,8 +105,22 @@ def test_verify_passes_for_every_artefact_against_the_checkpoint(exported, capsy
     # The int8 file is about a quarter of the float32 one.
     assert by_file["googlenet_int8.tflite"].bytes < by_file["googlenet_float32.tflite"].bytes / 3
 
-    assert main(["verify", str(exported["version"]), "--max-images", "16", "--latency-runs", "1",
-                 "--int8-agreement", "0.75", "--json"]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                str(exported["version"]),
+                "--max-images",
+                "16",
+                "--latency-runs",
+                "1",
+                "--int8-agreement",
+                "0.75",
+                "--json",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed["passed"] and printed["num_images"] == 16 and len(printed["rows"]) == 7
 
@@ -90,15 +132,22 @@ class FakeRunner:
         self.outputs, self.start = outputs, 0
 
     def __call__(self, images):
-        out = self.outputs[self.start:self.start + len(images)]
+        out = self.outputs[self.start : self.start + len(images)]
         self.start = (self.start + len(images)) % len(self.outputs)
         return out
 
 
-@pytest.mark.parametrize("kind, change, passes", [
-    ("float32", 5e-6, True), ("float32", 2e-5, False),
-    ("float16", 1, True), ("float16", 2, False),  # images whose top-1 class flips, of 100
-    ("int8", 5, True), ("int8", 6, False)])
+@pytest.mark.parametrize(
+    "kind, change, passes",
+    [
+        ("float32", 5e-6, True),
+        ("float32", 2e-5, False),
+        ("float16", 1, True),
+        ("float16", 2, False),  # images whose top-1 class flips, of 100
+        ("int8", 5, True),
+        ("int8", 6, False),
+    ],
+)
 def test_default_tolerances(tmp_path, kind, change, passes):
     from inception_keras.export.verify import _row
 
@@ -113,27 +162,57 @@ def test_default_tolerances(tmp_path, kind, change, passes):
             got[i, top], got[i, (top + 1) % 8] = expected[i, (top + 1) % 8], expected[i, top]
     artefact = tmp_path / "m.tflite"
     artefact.write_bytes(b"x")
-    row = _row("x", str(artefact), str(tmp_path), FakeRunner(got), np.zeros((100, 1, 1, 3)),
-               None, expected, 1, kind, Tolerances())
+    row = _row(
+        "x",
+        str(artefact),
+        str(tmp_path),
+        FakeRunner(got),
+        np.zeros((100, 1, 1, 3)),
+        None,
+        expected,
+        1,
+        kind,
+        Tolerances(),
+    )
     assert row.passed is passes, row
     assert row.agreement == pytest.approx(1 - (0 if kind == "float32" else change / 100))
 
 
 def test_verify_fails_on_an_artefact_from_another_model(exported, tmp_path, capsys):
     version = copy_version(exported, tmp_path)
-    other = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=len(shapes.CLASS_NAMES),
-                         variant="bn", weights=None)
+    other = ik.GoogLeNet(
+        input_shape=(SIZE, SIZE, 3), classes=len(shapes.CLASS_NAMES), variant="bn", weights=None
+    )
     os.remove(version / "googlenet_float32.tflite")
     export_tflite(other, version / "googlenet_float32.tflite")
-    write_manifest(str(version), ik.inference_model(exported["model"]), shapes.CLASS_NAMES,
-                   source=str(exported["checkpoint"]))  # hashes fine: only the numbers are wrong
-    report = verify(version, max_images=16, latency_runs=1, tolerances=Tolerances(int8_agreement=0.75))
+    write_manifest(
+        str(version),
+        ik.inference_model(exported["model"]),
+        shapes.CLASS_NAMES,
+        source=str(exported["checkpoint"]),
+    )  # hashes fine: only the numbers are wrong
+    report = verify(
+        version, max_images=16, latency_runs=1, tolerances=Tolerances(int8_agreement=0.75)
+    )
     failed = [row.file for row in report.rows if row.passed is False]
     assert failed == ["googlenet_float32.tflite"] and not report.file_problems, report.format()
     assert not report.passed
 
-    assert main(["verify", str(version), "--max-images", "16", "--latency-runs", "1",
-                 "--int8-agreement", "0.75"]) == 1
+    assert (
+        main(
+            [
+                "verify",
+                str(version),
+                "--max-images",
+                "16",
+                "--latency-runs",
+                "1",
+                "--int8-agreement",
+                "0.75",
+            ]
+        )
+        == 1
+    )
     out = capsys.readouterr().out
     assert "FAILED" in out and "googlenet_float32.tflite" in out
 
@@ -154,8 +233,13 @@ def test_verify_checks_the_manifest_hashes(exported, tmp_path):
 
 
 def test_verify_runs_given_images_and_reports_bad_input(exported, tmp_path, capsys):
-    report = verify(exported["version"], images=exported["images"][:3], max_images=8,
-                    latency_runs=1, tolerances=Tolerances(int8_agreement=0.0))
+    report = verify(
+        exported["version"],
+        images=exported["images"][:3],
+        max_images=8,
+        latency_runs=1,
+        tolerances=Tolerances(int8_agreement=0.0),
+    )
     assert report.num_images == 3 and report.passed
     assert all(row.accuracy is None for row in report.rows)  # files carry no labels
     assert main(["verify", str(tmp_path / "nothing")]) == 2
@@ -166,8 +250,12 @@ def test_verify_runs_given_images_and_reports_bad_input(exported, tmp_path, caps
 
 def test_every_artefact_finds_its_class_names(exported, tmp_path):
     version = exported["version"]
-    for path in (exported["checkpoint"], version, version / "googlenet.onnx",
-                 version / "googlenet_int8.tflite"):
+    for path in (
+        exported["checkpoint"],
+        version,
+        version / "googlenet.onnx",
+        version / "googlenet_int8.tflite",
+    ):
         assert class_names(path) == shapes.CLASS_NAMES, path
     # Without the manifest the SavedModel still has its asset; an .onnx on its own has no names.
     bare = copy_version(exported, tmp_path)
@@ -177,12 +265,14 @@ def test_every_artefact_finds_its_class_names(exported, tmp_path):
     alone.mkdir()
     shutil.copy(version / "googlenet.onnx", alone)
     assert class_names(alone / "googlenet.onnx") is None
-    assert predict(alone / "googlenet.onnx", [exported["images"][0]]).predictions[0].labels[0] \
-        in [str(i) for i in range(len(shapes.CLASS_NAMES))]  # ids as labels
+    assert predict(alone / "googlenet.onnx", [exported["images"][0]]).predictions[0].labels[0] in [
+        str(i) for i in range(len(shapes.CLASS_NAMES))
+    ]  # ids as labels
 
 
-@pytest.mark.parametrize("artefact", [None, ".", "googlenet.onnx", "googlenet_float32.tflite",
-                                      "googlenet_int8.tflite"])
+@pytest.mark.parametrize(
+    "artefact", [None, ".", "googlenet.onnx", "googlenet_float32.tflite", "googlenet_int8.tflite"]
+)
 def test_predict_with_any_artefact_uses_the_shared_preprocessing(exported, artefact):
     model = exported["checkpoint"] if artefact is None else exported["version"] / artefact
     result = predict(model, exported["images"], top_k=3)
@@ -195,8 +285,9 @@ def test_predict_with_any_artefact_uses_the_shared_preprocessing(exported, artef
     for prediction, row in zip(result.predictions, expected):
         assert len(prediction.class_ids) == 3
         assert prediction.labels == [shapes.CLASS_NAMES[i] for i in prediction.class_ids]
-        np.testing.assert_allclose(prediction.probabilities, row[prediction.class_ids],
-                                   atol=tolerance)
+        np.testing.assert_allclose(
+            prediction.probabilities, row[prediction.class_ids], atol=tolerance
+        )
         assert prediction.probabilities == sorted(prediction.probabilities, reverse=True)
         if tolerance < 1e-3:
             assert prediction.class_ids[0] == int(np.argmax(row))
@@ -207,8 +298,13 @@ def test_predict_reports_bad_files_and_still_predicts_the_others(exported, tmp_p
     not_an_image.write_text("this is text")
     (tmp_path / "empty").mkdir()
     good = exported["images"][:2]
-    inputs = [good[0], str(not_an_image), str(tmp_path / "missing.jpg"), str(tmp_path / "empty"),
-              good[1]]
+    inputs = [
+        good[0],
+        str(not_an_image),
+        str(tmp_path / "missing.jpg"),
+        str(tmp_path / "empty"),
+        good[1],
+    ]
     model = str(exported["version"] / "googlenet_float32.tflite")
     assert main(["predict", *inputs, "--model", model, "--top-k", "2", "--json"]) == 1
     captured = capsys.readouterr()

@@ -15,15 +15,43 @@ import datetime
 import hashlib
 import json
 import os
+from importlib import metadata
+
+import keras
+import tensorflow as tf
+
+import inception_keras
+from inception_keras.data import DataConfig, expand_image_paths, image_files_dataset, load_data
+from inception_keras.errors import UsageError
+from inception_keras.export import onnx, saved_model, tflite
+from inception_keras.export.runners import KerasRunner, class_names
+from inception_keras.export.tflite import QUANTIZATIONS, representative_dataset
+from inception_keras.files import (  # noqa: F401 (MANIFEST and json_field: re-exported)
+    DATA_CONFIG_FILE,
+    MANIFEST,
+    TRAIN_CONFIG_FILE,
+    json_field,
+    read_json,
+)
+from inception_keras.model import inference_model
 
 FORMATS = ("saved_model", "tflite", "onnx")
-MANIFEST = "manifest.json"
 
 
-def export(model, base_dir="saved_models", name="googlenet", version=None, formats=FORMATS,
-           tflite_quantizations=None,
-           representative_data=None, class_names=None, onnx_opset=17, overwrite=False,
-           source=None, training_config=None):
+def export(
+    model,
+    base_dir="saved_models",
+    name="googlenet",
+    version=None,
+    formats=FORMATS,
+    tflite_quantizations=None,
+    representative_data=None,
+    class_names=None,
+    onnx_opset=17,
+    overwrite=False,
+    source=None,
+    training_config=None,
+):
     """Exports ``model``'s inference model in ``formats`` into ``base_dir/name/<version>/``.
 
     Args:
@@ -42,39 +70,49 @@ def export(model, base_dir="saved_models", name="googlenet", version=None, forma
     Returns:
         The version directory.
     """
-    from inception_keras.export import onnx, saved_model, tflite
-    from inception_keras.model import inference_model
-
     unknown = set(formats) - set(FORMATS)
     if unknown:
-        raise ValueError(f"`formats` {sorted(unknown)} unknown; choose from {FORMATS}.")
+        raise UsageError(f"`formats` {sorted(unknown)} unknown; choose from {FORMATS}.")
     tflite_quantizations = tflite_quantizations or tflite.QUANTIZATIONS
     bad = set(tflite_quantizations) - set(tflite.QUANTIZATIONS)
     if bad:
-        raise ValueError(f"`tflite_quantizations` {sorted(bad)} unknown; choose from "
-                         f"{tflite.QUANTIZATIONS}.")
+        raise UsageError(
+            f"`tflite_quantizations` {sorted(bad)} unknown; choose from {tflite.QUANTIZATIONS}."
+        )
     if "tflite" in formats and "int8" in tflite_quantizations and representative_data is None:
-        raise ValueError("`representative_data` is needed for the full-integer int8 TFLite model "
-                         "(calibration images from the training set), or leave out 'int8'.")
+        raise UsageError(
+            "`representative_data` is needed for the full-integer int8 TFLite model "
+            "(calibration images from the training set), or leave out 'int8'."
+        )
     model = inference_model(model)
 
     def write_other_formats(directory):
         if "tflite" in formats:
             for quantization in tflite_quantizations:
-                tflite.export_tflite(model, os.path.join(directory, f"{name}_{quantization}.tflite"),
-                                     quantization=quantization,
-                                     representative_data=representative_data)
+                tflite.export_tflite(
+                    model,
+                    os.path.join(directory, f"{name}_{quantization}.tflite"),
+                    quantization=quantization,
+                    representative_data=representative_data,
+                )
         if "onnx" in formats:
             onnx.export_onnx(model, os.path.join(directory, f"{name}.onnx"), opset=onnx_opset)
         write_manifest(directory, model, class_names, source, training_config)
 
     return saved_model.export_saved_model(
-        model, base_dir, name=name, version=version, class_names=class_names,
-        overwrite=overwrite, before_publish=write_other_formats)
+        model,
+        base_dir,
+        name=name,
+        version=version,
+        class_names=class_names,
+        overwrite=overwrite,
+        before_publish=write_other_formats,
+    )
 
 
-def export_checkpoint(checkpoint, base_dir="saved_models", calibration_images=256,
-                      calibration_dir=None, **kwargs):
+def export_checkpoint(
+    checkpoint, base_dir="saved_models", calibration_images=256, calibration_dir=None, **kwargs
+):
     """:func:`export` for a ``.keras`` checkpoint written by ``train``.
 
     The class names and training configuration come from ``train_config.json`` beside the
@@ -83,42 +121,41 @@ def export_checkpoint(checkpoint, base_dir="saved_models", calibration_images=25
     image files under ``calibration_dir`` (needed for a converted ImageNet model, which has no
     training data beside it). Other keyword arguments go to :func:`export`.
     """
-    from inception_keras.data import load_data
-    from inception_keras.export.runners import KerasRunner, class_names
-    from inception_keras.export.tflite import QUANTIZATIONS, representative_dataset
-    from inception_keras.training import DATA_CONFIG_FILE, TRAIN_CONFIG_FILE
-
     model = KerasRunner(os.fspath(checkpoint)).model
     run_dir = os.path.dirname(os.path.abspath(checkpoint))
-    train_config = _read_json(os.path.join(run_dir, TRAIN_CONFIG_FILE))
+    train_config = read_json(os.path.join(run_dir, TRAIN_CONFIG_FILE))
     formats = kwargs.get("formats", FORMATS)
     if "tflite" in formats and "int8" in (kwargs.get("tflite_quantizations") or QUANTIZATIONS):
         if calibration_dir is not None:
             kwargs["representative_data"] = representative_dataset(
-                calibration_folder(calibration_dir, model.input_shape[1]), calibration_images)
+                calibration_folder(calibration_dir, model.input_shape[1]), calibration_images
+            )
         else:
             config = run_data_config(checkpoint)
             if config is None:
-                raise ValueError(f"int8 TFLite needs calibration images: {run_dir} has no "
-                                 f"{DATA_CONFIG_FILE} naming the training data; pass a folder of "
-                                 "images (--calibration-dir) or leave out 'int8'.")
-            kwargs["representative_data"] = representative_dataset(load_data(config).train,
-                                                                    calibration_images)
+                raise UsageError(
+                    f"int8 TFLite needs calibration images: {run_dir} has no "
+                    f"{DATA_CONFIG_FILE} naming the training data; pass a folder of "
+                    "images (--calibration-dir) or leave out 'int8'."
+                )
+            kwargs["representative_data"] = representative_dataset(
+                load_data(config).train, calibration_images
+            )
     kwargs.setdefault("class_names", class_names(checkpoint))
-    return export(model, base_dir, source=os.path.abspath(checkpoint),
-                  training_config=train_config, **kwargs)
+    return export(
+        model, base_dir, source=os.path.abspath(checkpoint), training_config=train_config, **kwargs
+    )
 
 
 def calibration_folder(directory, size):
     """Batches of the image files under ``directory`` (any layout) through the evaluation
     preprocessing, for int8 calibration."""
-    from inception_keras.data import image_files_dataset
-    from inception_keras.predict import expand_image_paths
-
     paths, problems = expand_image_paths([directory])
     if not paths:
-        raise ValueError(f"--calibration-dir {directory!r} holds no image files "
-                         f"({'; '.join(problems.values()) or 'empty'}).")
+        raise UsageError(
+            f"--calibration-dir {directory!r} holds no image files "
+            f"({'; '.join(problems.values()) or 'empty'})."
+        )
     dataset, _ = image_files_dataset(paths, size)
     return dataset
 
@@ -126,51 +163,35 @@ def calibration_folder(directory, size):
 def run_data_config(checkpoint):
     """The ``DataConfig`` a checkpoint was trained with (``data_config.json`` beside it), without
     augmentation - its images go through the evaluation transform -, or ``None``."""
-    from inception_keras.data import DataConfig
-    from inception_keras.training import DATA_CONFIG_FILE
-
-    saved = _read_json(os.path.join(os.path.dirname(os.path.abspath(checkpoint)), DATA_CONFIG_FILE))
+    saved = read_json(os.path.join(os.path.dirname(os.path.abspath(checkpoint)), DATA_CONFIG_FILE))
     if saved is None:
         return None
     fields = {f.name for f in dataclasses.fields(DataConfig)} - {"augment"}
     return DataConfig(augment=None, **{k: v for k, v in saved.items() if k in fields})
 
 
-def _read_json(path):
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
-def json_field(path, key):
-    """``key`` of the JSON object in ``path``; ``None`` when the file is missing, unreadable, not
-    a JSON object or lacks the key (for optional metadata, where absence is not an error)."""
-    try:
-        with open(path) as f:
-            return json.load(f).get(key)
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
 def write_manifest(directory, model, class_names=None, source=None, training_config=None):
     """Writes ``manifest.json`` describing every file already in ``directory``."""
-    import keras
-    import tensorflow as tf
-
-    import inception_keras
-
     manifest = {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "input": {"name": "images", "dtype": "float32", "shape": list(model.input_shape),
-                  "layout": "NHWC, RGB", "range": [0, 255],
-                  "note": "raw pixels; the model rescales them itself"},
+        "input": {
+            "name": "images",
+            "dtype": "float32",
+            "shape": list(model.input_shape),
+            "layout": "NHWC, RGB",
+            "range": [0, 255],
+            "note": "raw pixels; the model rescales them itself",
+        },
         "output": {"name": "probabilities", "dtype": "float32", "classes": model.output_shape[-1]},
         "class_names": list(class_names) if class_names is not None else None,
         "source": source,
         "training_config": training_config,
-        "versions": {"inception_keras": inception_keras.__version__, "tensorflow": tf.__version__,
-                     "keras": keras.__version__, **_optional_versions()},
+        "versions": {
+            "inception_keras": inception_keras.__version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            **_optional_versions(),
+        },
         "files": file_hashes(directory),
     }
     with open(os.path.join(directory, MANIFEST), "w") as f:
@@ -196,8 +217,6 @@ def file_hashes(directory):
 
 
 def _optional_versions():
-    from importlib import metadata
-
     versions = {}
     for package in ("tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "tensorflow-serving-api"):
         try:

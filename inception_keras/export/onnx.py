@@ -3,15 +3,19 @@
 The exported graph is the inference model (aux heads stripped, dropout inactive, softmax out)
 taking raw RGB float pixels in [0, 255]: input ``images`` [batch, H, W, 3] with a symbolic batch
 dimension, output ``probabilities`` [batch, classes]. The LRN layers of the ``paper`` variant are
-written as elementwise ops and a 1x1 convolution (:func:`inception_keras.layers.lrn_as_elementwise_ops`),
+written as elementwise ops and a 1x1 convolution
+(:func:`inception_keras.layers.lrn_as_elementwise_ops`),
 which ONNX Runtime runs faster than its ``LRN`` node.
 """
 
 import os
 
 import numpy as np
+import tensorflow as tf
 
-from inception_keras.export.tflite import INPUT_NAME, OUTPUT_NAME, atomic_output, serving_endpoint
+from inception_keras.errors import UsageError
+from inception_keras.export.serving import INPUT_NAME, OUTPUT_NAME, serving_endpoint
+from inception_keras.files import atomic_output
 from inception_keras.layers import lrn_as_elementwise_ops
 from inception_keras.model import inference_model
 
@@ -34,17 +38,19 @@ def export_onnx(model, path, opset=17):
     Returns:
         ``path``.
     """
+    # Deferred: tf2onnx and onnx are heavy and only exporting needs them.
     import onnx
-    import tensorflow as tf
     import tf2onnx
 
     if int(opset) != opset or opset < 13:
-        raise ValueError(f"`opset` must be an integer >= 13; got {opset!r}.")
+        raise UsageError(f"`opset` must be an integer >= 13; got {opset!r}.")
     model = inference_model(model)  # first: a float32 copy of a mixed-precision model is new layers
     _, fn, signature = serving_endpoint(model)
     function = tf.function(fn, input_signature=signature)
     with atomic_output(path) as tmp, lrn_as_elementwise_ops(model):
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=int(opset))
+        proto, _ = tf2onnx.convert.from_function(
+            function, input_signature=signature, opset=int(opset)
+        )
         onnx.checker.check_model(proto, full_check=True)
         onnx.save_model(proto, tmp)
     return path
@@ -63,7 +69,7 @@ class OnnxRunner:
     """
 
     def __init__(self, path, threads=None, session_options=None):
-        import onnxruntime
+        import onnxruntime  # deferred: a heavy runtime, needed only to run an .onnx file
 
         options = onnxruntime.SessionOptions()
         if threads is not None:
@@ -74,7 +80,7 @@ class OnnxRunner:
             elif hasattr(options, key):
                 setattr(options, key, value)
             else:
-                raise ValueError(f"unknown ONNX Runtime session option {key!r}.")
+                raise UsageError(f"unknown ONNX Runtime session option {key!r}.")
         self.path = os.fspath(path)
         self._session = onnxruntime.InferenceSession(
             self.path, sess_options=options, providers=["CPUExecutionProvider"]
@@ -86,6 +92,6 @@ class OnnxRunner:
     def __call__(self, images):
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 4:
-            raise ValueError(f"`images` must be [B, H, W, 3]; got shape {images.shape}.")
+            raise UsageError(f"`images` must be [B, H, W, 3]; got shape {images.shape}.")
         (probabilities,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: images})
         return probabilities

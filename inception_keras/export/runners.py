@@ -9,7 +9,17 @@ import os
 
 import keras
 
-from inception_keras.convert import metadata_path
+from inception_keras.errors import UsageError
+from inception_keras.export.onnx import OnnxRunner
+from inception_keras.export.saved_model import SavedModelRunner
+from inception_keras.export.tflite import TFLiteRunner
+from inception_keras.files import (
+    CLASS_NAMES_ASSET,
+    MANIFEST,
+    TRAIN_CONFIG_FILE,
+    json_field,
+    metadata_path,
+)
 from inception_keras.model import inference_model
 
 
@@ -20,7 +30,7 @@ class KerasRunner:
         try:
             model = keras.saving.load_model(path, safe_mode=True)
         except (OSError, ValueError) as error:
-            raise ValueError(f"cannot load the Keras model {path!r}: {error}") from None
+            raise UsageError(f"cannot load the Keras model {path!r}: {error}") from None
         self.path = path
         self.model = inference_model(model)
         self.input_shape = tuple(self.model.input_shape)
@@ -39,16 +49,18 @@ def load_runner(path):
     runner = _runner_class(path)(path)
     runner.class_names = class_names(path)
     if runner.class_names is not None and len(runner.class_names) != runner.num_classes:
-        raise ValueError(f"{path!r} predicts {runner.num_classes} classes but its metadata names "
-                         f"{len(runner.class_names)}: {list(runner.class_names)[:10]}")
+        raise UsageError(
+            f"{path!r} predicts {runner.num_classes} classes but its metadata names "
+            f"{len(runner.class_names)}: {list(runner.class_names)[:10]}"
+        )
     return runner
 
 
 def artefact_format(path):
-    """``"keras"``, ``"saved_model"``, ``"tflite"`` or ``"onnx"``; ``ValueError`` otherwise."""
+    """``"keras"``, ``"saved_model"``, ``"tflite"`` or ``"onnx"``; ``UsageError`` otherwise."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise ValueError(f"model {path!r} does not exist.")
+        raise UsageError(f"model {path!r} does not exist.")
     if path.endswith(".keras"):
         return "keras"
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
@@ -57,8 +69,10 @@ def artefact_format(path):
         return "tflite"
     if path.endswith(".onnx"):
         return "onnx"
-    raise ValueError(f"model {path!r} is not a .keras file, a SavedModel directory "
-                     "(saved_model.pb), a .tflite or an .onnx file.")
+    raise UsageError(
+        f"model {path!r} is not a .keras file, a SavedModel directory "
+        "(saved_model.pb), a .tflite or an .onnx file."
+    )
 
 
 def _runner_class(path):
@@ -66,15 +80,9 @@ def _runner_class(path):
     if kind == "keras":
         return KerasRunner
     if kind == "saved_model":
-        from inception_keras.export.saved_model import SavedModelRunner
-
         return SavedModelRunner
     if kind == "tflite":
-        from inception_keras.export.tflite import TFLiteRunner
-
         return TFLiteRunner
-    from inception_keras.export.onnx import OnnxRunner
-
     return OnnxRunner
 
 
@@ -83,14 +91,9 @@ def class_names(path):
 
     Looked up where each format keeps them: ``manifest.json`` in the export's version directory
     (every format), the SavedModel's ``assets/class_names.txt``, the JSON file of the same name
-    beside a converted ``.keras`` model (:func:`inception_keras.convert.metadata_path`),
-    ``train_config.json`` beside a
-    ``.keras`` checkpoint.
+    beside a converted ``.keras`` model (:func:`inception_keras.files.metadata_path`),
+    ``train_config.json`` beside a ``.keras`` checkpoint.
     """
-    from inception_keras.export import MANIFEST, json_field
-    from inception_keras.export.saved_model import CLASS_NAMES_ASSET
-    from inception_keras.training import TRAIN_CONFIG_FILE
-
     path = os.fspath(path)
     if path.endswith(".keras"):
         names = json_field(metadata_path(path), "class_names")

@@ -38,13 +38,13 @@ import numpy as np
 import tensorflow as tf
 
 from inception_keras import preprocessing
+from inception_keras.errors import UsageError
+from inception_keras.export.serving import INPUT_NAME, OUTPUT_NAME, SERVING_DEFAULT
+from inception_keras.files import CLASS_NAMES_ASSET
 from inception_keras.model import inference_model
 
-SERVING_DEFAULT = "serving_default"
 SERVING_BYTES = "serving_bytes"
-IMAGES_INPUT = "images"
 BYTES_INPUT = "image_bytes"  # must end in "_bytes" for TF Serving's REST base64 decoding
-CLASS_NAMES_ASSET = "class_names.txt"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # TF Serving loads only all-digit directory names, so anything starting with "." is invisible to it.
 _TMP_PREFIX = ".tmp-export-"
@@ -87,18 +87,22 @@ def export_saved_model(
     model = inference_model(model)
     image_size, classes = _check_model(model)
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
-        raise ValueError(f"`top_k` must be a positive integer; got {top_k!r}.")
+        raise UsageError(f"`top_k` must be a positive integer; got {top_k!r}.")
     if not 0 < crop_fraction <= 1:
-        raise ValueError(f"`crop_fraction` must be in (0, 1]; got {crop_fraction!r}.")
+        raise UsageError(f"`crop_fraction` must be in (0, 1]; got {crop_fraction!r}.")
     class_names = _check_class_names(class_names, classes)
-    if not isinstance(name, str) or not name or name in (".", "..") or os.sep in name or (
-        os.altsep and os.altsep in name
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or os.sep in name
+        or (os.altsep and os.altsep in name)
     ):
-        raise ValueError(f"`name` must be a plain directory name; got {name!r}.")
+        raise UsageError(f"`name` must be a plain directory name; got {name!r}.")
     if version is not None and (
         isinstance(version, bool) or not isinstance(version, numbers.Integral) or version < 1
     ):
-        raise ValueError(f"`version` must be a positive integer or None; got {version!r}.")
+        raise UsageError(f"`version` must be a positive integer or None; got {version!r}.")
 
     model_dir = os.path.join(os.fspath(base_dir), name)
     os.makedirs(model_dir, exist_ok=True)
@@ -107,7 +111,7 @@ def export_saved_model(
         version = max((int(d) for d in os.listdir(model_dir) if d.isdigit()), default=0) + 1
     target = os.path.join(model_dir, str(int(version)))
     if os.path.exists(target) and not overwrite:
-        raise ValueError(
+        raise UsageError(
             f"Version {version} of {name!r} already exists at {target}; pass overwrite=True to "
             "replace it or another `version`."
         )
@@ -121,8 +125,9 @@ def export_saved_model(
             asset_path = os.path.join(scratch, CLASS_NAMES_ASSET)
             with open(asset_path, "w", encoding="utf-8") as f:
                 f.write("".join(n + "\n" for n in class_names))
-        module = _ServingModule(model, image_size, min(int(top_k), classes), crop_fraction,
-                                asset_path, classes)
+        module = _ServingModule(
+            model, image_size, min(int(top_k), classes), crop_fraction, asset_path, classes
+        )
         tf.saved_model.save(module, staged, signatures=module.signatures())
         _write_warmup_requests(staged, name, image_size)
         if before_publish is not None:
@@ -138,17 +143,17 @@ def _check_model(model):
     try:
         head = model.get_layer("predictions")
     except ValueError:
-        raise ValueError(
+        raise UsageError(
             "`model` has no `predictions` layer: export needs a classifier (include_top=True)."
         ) from None
     if getattr(head, "activation", None) is not keras.activations.softmax:
-        raise ValueError(
+        raise UsageError(
             "`model` must end in a softmax (classifier_activation='softmax'): the export's "
             "`probabilities` output is the model's output."
         )
     _, height, width, channels = model.input_shape
     if height is None or height != width or channels != 3:
-        raise ValueError(
+        raise UsageError(
             f"`model` must take a fixed square RGB input (the bytes signature resizes to it); got "
             f"input shape {model.input_shape}."
         )
@@ -160,12 +165,12 @@ def _check_class_names(class_names, classes):
         return None
     class_names = [str(n) for n in class_names]
     if len(class_names) != classes:
-        raise ValueError(
+        raise UsageError(
             f"`class_names` has {len(class_names)} names but the model has {classes} classes."
         )
     bad = [n for n in class_names if "\n" in n or "\r" in n]
     if bad:
-        raise ValueError(
+        raise UsageError(
             f"`class_names` must not contain line breaks (one name per asset line); got {bad}."
         )
     return class_names
@@ -194,15 +199,19 @@ class _ServingModule(tf.Module):
             self.class_names = tf.saved_model.Asset(class_names_path)
             self.labels = tf.lookup.StaticHashTable(
                 tf.lookup.TextFileInitializer(
-                    self.class_names, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
-                    tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, vocab_size=classes,
+                    self.class_names,
+                    tf.int64,
+                    tf.lookup.TextFileIndex.LINE_NUMBER,
+                    tf.string,
+                    tf.lookup.TextFileIndex.WHOLE_LINE,
+                    vocab_size=classes,
                 ),
                 default_value="",
             )
         self.serve_images = tf.function(
             self._serve_images,
             input_signature=[
-                tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name=IMAGES_INPUT)
+                tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name=INPUT_NAME)
             ],
         )
         self.serve_bytes = tf.function(
@@ -219,7 +228,7 @@ class _ServingModule(tf.Module):
     def _outputs(self, images):
         probabilities = self._call_model(images)
         scores, ids = tf.math.top_k(probabilities, k=self._k)
-        outputs = {"probabilities": probabilities, "top_k_classes": ids, "top_k_scores": scores}
+        outputs = {OUTPUT_NAME: probabilities, "top_k_classes": ids, "top_k_scores": scores}
         if self.labels is not None:
             outputs["top_k_labels"] = self.labels.lookup(tf.cast(ids, tf.int64))
         return outputs
@@ -256,7 +265,7 @@ def _write_warmup_requests(export_dir, name, image_size):
     image = _warmup_image(image_size)
     encoded = tf.io.encode_jpeg(image).numpy()
     requests = {
-        SERVING_DEFAULT: {IMAGES_INPUT: tf.make_tensor_proto(image[None].astype(np.float32))},
+        SERVING_DEFAULT: {INPUT_NAME: tf.make_tensor_proto(image[None].astype(np.float32))},
         SERVING_BYTES: {BYTES_INPUT: tf.make_tensor_proto([encoded], dtype=tf.string)},
     }
     path = os.path.join(export_dir, WARMUP_FILE)
@@ -319,13 +328,13 @@ class SavedModelRunner:
         self._loaded = tf.saved_model.load(self.path)
         self._images = self._loaded.signatures[SERVING_DEFAULT]
         self._bytes = self._loaded.signatures[SERVING_BYTES]
-        self.input_shape = tuple(self._images.structured_input_signature[1][IMAGES_INPUT].shape)
-        self.num_classes = int(self._images.structured_outputs["probabilities"].shape[-1])
+        self.input_shape = tuple(self._images.structured_input_signature[1][INPUT_NAME].shape)
+        self.num_classes = int(self._images.structured_outputs[OUTPUT_NAME].shape[-1])
 
     def __call__(self, images):
         images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
-        return self._images(**{IMAGES_INPUT: images})["probabilities"].numpy()
+        return self._images(**{INPUT_NAME: images})[OUTPUT_NAME].numpy()
 
     def predict_bytes(self, encoded_images):
         encoded = tf.constant(list(encoded_images), dtype=tf.string)
-        return self._bytes(**{BYTES_INPUT: encoded})["probabilities"].numpy()
+        return self._bytes(**{BYTES_INPUT: encoded})[OUTPUT_NAME].numpy()

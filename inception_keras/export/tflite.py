@@ -7,12 +7,8 @@ output ``probabilities`` [B, classes]; the batch dimension is dynamic. In the fl
 paper variant's LRN is written as elementwise ops and a 1x1 convolution that XNNPACK runs
 (:func:`inception_keras.layers.lrn_as_elementwise_ops`); the full-integer model computes the
 square and window sum of that form in int8 and its power and division in float32.
-
-This module also holds the two helpers the ONNX exporter shares with it: :func:`serving_endpoint`
-(the named inference function) and :func:`atomic_output` (write-then-rename).
 """
 
-import contextlib
 import os
 import tempfile
 
@@ -20,61 +16,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from inception_keras.errors import UsageError
+from inception_keras.export.serving import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    SERVING_DEFAULT,
+    serving_endpoint,
+)
+from inception_keras.files import atomic_output
 from inception_keras.layers import KEEP_FLOAT32_SCOPE, lrn_as_elementwise_ops
 from inception_keras.model import inference_model
 
-INPUT_NAME = "images"
-OUTPUT_NAME = "probabilities"
-SIGNATURE_KEY = "serving_default"
 QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
 # int8_io=True means signed int8, the type TFLite's full-integer kernels use internally.
 INT8_IO_TYPES = {True: tf.int8, "int8": tf.int8, "uint8": tf.uint8}
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared with onnx.py
-# ---------------------------------------------------------------------------------------------
-def serving_endpoint(model):
-    """The exported computation: ``(inference model, fn, input_signature)``.
-
-    ``fn(images)`` returns ``{"probabilities": ...}`` with the model called with ``training=False``
-    (dropout inactive); the dict key and the ``TensorSpec`` name are what give the exported
-    artefacts their tensor names. The batch dimension is left unknown.
-    """
-    model = inference_model(model)
-    if len(model.inputs) != 1:
-        raise ValueError(f"`model` must have one image input; got {len(model.inputs)} inputs.")
-    shape = (None,) + tuple(model.inputs[0].shape[1:])
-    signature = [tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)]
-
-    def fn(images):
-        return {OUTPUT_NAME: tf.cast(model(images, training=False), tf.float32)}
-
-    return model, fn, signature
-
-
-@contextlib.contextmanager
-def atomic_output(path):
-    """Yields a temporary path next to ``path``; renames it onto ``path`` only if the block succeeds.
-
-    A failing conversion or write therefore never leaves a partial (or any new) file at ``path``,
-    and an existing file there stays intact until the complete new one replaces it. The temporary
-    file is in the same directory so the final ``os.replace`` is an atomic rename.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:  # data on disk before the rename makes it visible
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is meant to be read by servers
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,13 +59,13 @@ def export_tflite(model, path, quantization="float32", representative_data=None,
         ``path``.
     """
     if quantization not in QUANTIZATIONS:
-        raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}; got {quantization!r}.")
+        raise UsageError(f"`quantization` must be one of {QUANTIZATIONS}; got {quantization!r}.")
     if int8_io is not False and int8_io not in INT8_IO_TYPES:
-        raise ValueError(f"`int8_io` must be False, True, 'int8' or 'uint8'; got {int8_io!r}.")
+        raise UsageError(f"`int8_io` must be False, True, 'int8' or 'uint8'; got {int8_io!r}.")
     if int8_io is not False and quantization != "int8":
-        raise ValueError(f"`int8_io` needs quantization='int8'; got quantization={quantization!r}.")
+        raise UsageError(f"`int8_io` needs quantization='int8'; got quantization={quantization!r}.")
     if quantization == "int8" and representative_data is None:
-        raise ValueError(
+        raise UsageError(
             "quantization='int8' needs `representative_data`: float32 batches of real training "
             "images after the evaluation preprocessing, to calibrate the activation ranges."
         )
@@ -142,9 +97,11 @@ def _converter(model, saved_model_dir):
     model, fn, signature = serving_endpoint(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(SIGNATURE_KEY, fn, input_signature=signature)
+    archive.add_endpoint(SERVING_DEFAULT, fn, input_signature=signature)
     archive.write_out(saved_model_dir, verbose=False)
-    return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=[SIGNATURE_KEY])
+    return tf.lite.TFLiteConverter.from_saved_model(
+        saved_model_dir, signature_keys=[SERVING_DEFAULT]
+    )
 
 
 def _configure(converter, quantization, representative_data):
@@ -172,14 +129,18 @@ def _full_integer(converter, io_type):
     ``tf.lite.experimental.QuantizationDebugger`` also uses. TF is pinned to 2.21 (setup.cfg);
     tests check the resulting op types.
     """
+    # Deferred: a private converter module, loaded only for full-integer export.
     from tensorflow.lite.python.convert import mlir_quantize
 
     converter._experimental_calibrate_only = True  # pylint: disable=protected-access
     calibrated = converter.convert()
-    keep_float = [name for name in _tensor_names(calibrated)
-                  if f"/{KEEP_FLOAT32_SCOPE}/" in name]
-    return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type,
-                         denylisted_nodes=keep_float or None)
+    keep_float = [name for name in _tensor_names(calibrated) if f"/{KEEP_FLOAT32_SCOPE}/" in name]
+    return mlir_quantize(
+        calibrated,
+        input_data_type=io_type,
+        output_data_type=io_type,
+        denylisted_nodes=keep_float or None,
+    )
 
 
 def _calibration_samples(representative_data):
@@ -201,7 +162,7 @@ def _calibration_samples(representative_data):
                 count += 1
                 yield [image[None]]
         if count == 0:
-            raise ValueError("`representative_data` yielded no images.")
+            raise UsageError("`representative_data` yielded no images.")
 
     return samples
 
@@ -239,21 +200,24 @@ class TFLiteRunner:
     dequantizes the output with the tensors' own scale and zero point.
 
     ``num_threads`` defaults to one per core: LiteRT's own default is a single thread, which
-    measured half the speed on 2 cores (``inception-keras benchmark --sections settings``).
-    ``xnnpack=False`` runs TFLite's builtin kernels only (4-6x slower; for comparison).
+    leaves cores idle (``inception-keras benchmark --sections settings`` measures both).
+    ``xnnpack=False`` runs TFLite's builtin kernels only (much slower; for comparison).
     """
 
     def __init__(self, path, num_threads=None, xnnpack=True):
         # ai_edge_litert, not tf.lite.Interpreter: the latter is deprecated in favour of LiteRT.
+        # Deferred: the LiteRT runtime is loaded only to run a .tflite file.
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         self.path = os.fspath(path)
-        resolver = OpResolverType.AUTO if xnnpack else \
-            OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        resolver = (
+            OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
         num_threads = os.cpu_count() if num_threads is None else num_threads
-        self._interpreter = Interpreter(model_path=self.path, num_threads=num_threads,
-                                        experimental_op_resolver_type=resolver)
-        self._runner = self._interpreter.get_signature_runner(SIGNATURE_KEY)
+        self._interpreter = Interpreter(
+            model_path=self.path, num_threads=num_threads, experimental_op_resolver_type=resolver
+        )
+        self._runner = self._interpreter.get_signature_runner(SERVING_DEFAULT)
         self.input_details = self._runner.get_input_details()[INPUT_NAME]
         self.output_details = self._runner.get_output_details()[OUTPUT_NAME]
         # The batch dimension reads 1 in the flatbuffer; it is dynamic (shape_signature -1).
@@ -263,7 +227,7 @@ class TFLiteRunner:
     def __call__(self, images):
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 4:
-            raise ValueError(f"`images` must be [B, H, W, 3]; got shape {images.shape}.")
+            raise UsageError(f"`images` must be [B, H, W, 3]; got shape {images.shape}.")
         # The signature runner resizes the input to this batch size on every call.
         outputs = self._runner(**{INPUT_NAME: _quantize(images, self.input_details)})
         return _dequantize(outputs[OUTPUT_NAME], self.output_details)
@@ -286,12 +250,14 @@ def _dequantize(values, details):
 
 
 def _tensor_names(flatbuffer):
-    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert import schema_py_generated as schema  # deferred: the LiteRT runtime
 
     model = schema.Model.GetRootAs(flatbuffer)
-    return [subgraph.Tensors(t).Name().decode()
-            for subgraph in (model.Subgraphs(s) for s in range(model.SubgraphsLength()))
-            for t in range(subgraph.TensorsLength())]
+    return [
+        subgraph.Tensors(t).Name().decode()
+        for subgraph in (model.Subgraphs(s) for s in range(model.SubgraphsLength()))
+        for t in range(subgraph.TensorsLength())
+    ]
 
 
 def ops(path):
@@ -301,12 +267,14 @@ def ops(path):
     Read from the flatbuffer itself, not through an interpreter: a model with Flex ops cannot
     even be loaded by the plain LiteRT runtime, and those are exactly the ones to detect.
     """
-    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert import schema_py_generated as schema  # deferred: the LiteRT runtime
 
     with open(path, "rb") as f:
         model = schema.Model.GetRootAs(f.read())
     builtin_names = {
-        value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")
+        value: name
+        for name, value in vars(schema.BuiltinOperator).items()
+        if not name.startswith("_")
     }
     names = set()
     for s in range(model.SubgraphsLength()):

@@ -17,9 +17,13 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from inception_keras import data, preprocessing
-from inception_keras.export import MANIFEST, file_hashes, json_field, run_data_config
+from inception_keras import data, preprocessing, shapes
+from inception_keras.errors import UsageError
+from inception_keras.export import file_hashes, run_data_config
 from inception_keras.export.runners import artefact_format, load_runner
+from inception_keras.export.tflite import QUANTIZATIONS
+from inception_keras.files import MANIFEST, json_field
+from inception_keras.timing import timed_calls
 
 
 @dataclasses.dataclass
@@ -73,19 +77,43 @@ class Report:
         return {**dataclasses.asdict(self), "passed": self.passed}
 
     def format(self):
-        header = ("format", "file", "size", "max |diff|", "top-1 agree", "top-1 acc", "batch-1 ms",
-                  "requirement", "result")
+        header = (
+            "format",
+            "file",
+            "size",
+            "max |diff|",
+            "top-1 agree",
+            "top-1 acc",
+            "batch-1 ms",
+            "requirement",
+            "result",
+        )
         table = [header]
         for row in self.rows:
             result = "reference" if row.passed is None else ("ok" if row.passed else "FAILED")
             accuracy = "-" if row.accuracy is None else f"{row.accuracy:.2%}"
-            table.append((row.format, row.file, f"{row.bytes / 1e6:.1f} MB", f"{row.max_diff:.2e}",
-                          f"{row.agreement:.2%}", accuracy, f"{row.latency_ms:.2f}",
-                          row.requirement, result))
+            table.append(
+                (
+                    row.format,
+                    row.file,
+                    f"{row.bytes / 1e6:.1f} MB",
+                    f"{row.max_diff:.2e}",
+                    f"{row.agreement:.2%}",
+                    accuracy,
+                    f"{row.latency_ms:.2f}",
+                    row.requirement,
+                    result,
+                )
+            )
         widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-        lines = [f"Verifying {self.directory} against {self.reference}",
-                 f"on {self.num_images} images from {self.images}:", ""]
-        lines += ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in table]
+        lines = [
+            f"Verifying {self.directory} against {self.reference}",
+            f"on {self.num_images} images from {self.images}:",
+            "",
+        ]
+        lines += [
+            "  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in table
+        ]
         lines.append("")
         if self.file_problems:
             lines += [f"{MANIFEST}: {problem}" for problem in self.file_problems]
@@ -107,16 +135,17 @@ def check_files(directory):
         return [f"unreadable ({error!r})"]
     present = file_hashes(directory)
     problems = [f"{name} is listed but missing" for name in listed if name not in present]
-    problems += [f"{name} has changed (sha256 or size differs from the manifest)"
-                 for name in listed if name in present and present[name] != listed[name]]
+    problems += [
+        f"{name} has changed (sha256 or size differs from the manifest)"
+        for name in listed
+        if name in present and present[name] != listed[name]
+    ]
     problems += [f"{name} is not listed" for name in present if name not in listed]
     return problems
 
 
 def artefacts(directory):
     """``[(format label, path, tolerance kind)]`` for every artefact in an export directory."""
-    from inception_keras.export.tflite import QUANTIZATIONS
-
     found = []
     if os.path.isfile(os.path.join(directory, "saved_model.pb")):
         found.append(("SavedModel", directory, "float32"))
@@ -126,10 +155,14 @@ def artefacts(directory):
         if name.endswith(".tflite"):
             stem = name[: -len(".tflite")]
             # Longest first: "dynamic_int8" before "int8". Unknown names are held to float32.
-            quantization = next((q for q in sorted(QUANTIZATIONS, key=len, reverse=True)
-                                 if stem.endswith("_" + q)), "float32")
+            quantization = next(
+                (q for q in sorted(QUANTIZATIONS, key=len, reverse=True) if stem.endswith("_" + q)),
+                "float32",
+            )
             kind = "int8" if quantization.endswith("int8") else quantization
-            tflite.append((QUANTIZATIONS.index(quantization), (f"TFLite {quantization}", path, kind)))
+            tflite.append(
+                (QUANTIZATIONS.index(quantization), (f"TFLite {quantization}", path, kind))
+            )
         elif name.endswith(".onnx"):
             found.append(("ONNX", path, "float32"))
     return found + [entry for _, entry in sorted(tflite, key=lambda item: item[0])]
@@ -143,44 +176,56 @@ def verification_images(image_size, images=None, data_config=None, limit=512, so
     validation split the ``source`` checkpoint was trained on (its ``data_config.json``); else
     freshly rendered validation images of the built-in ``shapes`` set.
     """
-    from inception_keras.predict import expand_image_paths
-
     if images:
-        files, errors = expand_image_paths(images)
+        files, errors = data.expand_image_paths(images)
         if errors:
-            raise ValueError("cannot use these images: " +
-                             "; ".join(f"{path}: {reason}" for path, reason in errors.items()))
+            raise UsageError(
+                "cannot use these images: "
+                + "; ".join(f"{path}: {reason}" for path, reason in errors.items())
+            )
         dataset, _ = data.image_files_dataset(files[:limit], image_size=image_size)
-        dataset = dataset.map(lambda batch, paths: (batch, -tf.ones_like(paths, tf.int64))).unbatch()
+        dataset = dataset.map(
+            lambda batch, paths: (batch, -tf.ones_like(paths, tf.int64))
+        ).unbatch()
         description = f"{len(files[:limit])} given file(s)"
     else:
         if data_config is None and source and os.path.isfile(source):
             data_config = run_data_config(source)
         if data_config is not None:
-            from inception_keras.data import load_examples
-
-            examples, _, _ = load_examples(data_config)
-            dataset = examples.map(lambda image, label: (preprocessing.eval_transform(
-                image, image_size, data_config.crop_fraction), tf.cast(label, tf.int64)))
+            examples, _, _ = data.load_examples(data_config)
+            dataset = examples.map(
+                lambda image, label: (
+                    preprocessing.eval_transform(image, image_size, data_config.crop_fraction),
+                    tf.cast(label, tf.int64),
+                )
+            )
             description = f"{data_config.dataset} (validation split)"
         else:
-            from inception_keras import shapes
-
             rendered, labels = zip(*shapes.generate("validation", limit, 128))
             dataset = tf.data.Dataset.from_tensor_slices(
-                (np.stack(rendered), np.array(labels, np.int64))).map(
-                lambda image, label: (preprocessing.eval_transform(image, image_size), label))
+                (np.stack(rendered), np.array(labels, np.int64))
+            ).map(lambda image, label: (preprocessing.eval_transform(image, image_size), label))
             description = "the built-in shapes set (rendered validation images)"
     batches = [(x.numpy(), y.numpy()) for x, y in dataset.take(limit).batch(64)]
     if not batches:
-        raise ValueError(f"no images could be read from {description}.")
+        raise UsageError(f"no images could be read from {description}.")
     labels = np.concatenate([y for _, y in batches])
-    return (np.concatenate([x for x, _ in batches]), None if (labels < 0).any() else labels,
-            description)
+    return (
+        np.concatenate([x for x, _ in batches]),
+        None if (labels < 0).any() else labels,
+        description,
+    )
 
 
-def verify(directory, images=None, data_config=None, reference=None, max_images=512,
-           latency_runs=20, tolerances=Tolerances()):
+def verify(
+    directory,
+    images=None,
+    data_config=None,
+    reference=None,
+    max_images=512,
+    latency_runs=20,
+    tolerances=Tolerances(),
+):
     """Verifies every artefact of an export version directory.
 
     Args:
@@ -198,36 +243,41 @@ def verify(directory, images=None, data_config=None, reference=None, max_images=
     """
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
-        raise ValueError(f"export directory {directory!r} does not exist.")
+        raise UsageError(f"export directory {directory!r} does not exist.")
     found = artefacts(directory)
     if not found:
-        raise ValueError(f"{directory!r} holds no SavedModel, .tflite or .onnx artefact.")
+        raise UsageError(f"{directory!r} holds no SavedModel, .tflite or .onnx artefact.")
     file_problems = check_files(directory)
     source = json_field(os.path.join(directory, MANIFEST), "source")
     if reference is None:
         reference = source if source and os.path.isfile(source) else found[0][1]
     reference_runner = load_runner(reference)
     size = reference_runner.input_shape[1]
-    inputs, labels, description = verification_images(size, images, data_config, max_images,
-                                                      source)
+    inputs, labels, description = verification_images(size, images, data_config, max_images, source)
     expected = _run(reference_runner, inputs)
 
     def row(label, path, runner, kind):
-        return _row(label, path, directory, runner, inputs, labels, expected, latency_runs, kind,
-                    tolerances)
+        return _row(
+            label, path, directory, runner, inputs, labels, expected, latency_runs, kind, tolerances
+        )
 
-    rows = [row(f"{_LABELS[artefact_format(reference)]} (reference)", reference, reference_runner,
-                None)]
+    rows = [
+        row(f"{_LABELS[artefact_format(reference)]} (reference)", reference, reference_runner, None)
+    ]
     for label, path, kind in found:
         if os.path.abspath(path) == os.path.abspath(reference):
             continue
         runner = load_runner(path)
-        if runner.input_shape[1:] != reference_runner.input_shape[1:] or \
-                runner.num_classes != reference_runner.num_classes:
-            raise ValueError(f"{path!r} takes {runner.input_shape[1:]} and predicts "
-                             f"{runner.num_classes} classes, but the reference {reference!r} takes "
-                             f"{reference_runner.input_shape[1:]} and predicts "
-                             f"{reference_runner.num_classes}.")
+        if (
+            runner.input_shape[1:] != reference_runner.input_shape[1:]
+            or runner.num_classes != reference_runner.num_classes
+        ):
+            raise UsageError(
+                f"{path!r} takes {runner.input_shape[1:]} and predicts "
+                f"{runner.num_classes} classes, but the reference {reference!r} takes "
+                f"{reference_runner.input_shape[1:]} and predicts "
+                f"{reference_runner.num_classes}."
+            )
         rows.append(row(label, path, runner, kind))
     return Report(directory, reference, description, len(inputs), rows, file_problems)
 
@@ -236,8 +286,12 @@ _LABELS = {"keras": "Keras", "saved_model": "SavedModel", "tflite": "TFLite", "o
 
 
 def _run(runner, inputs, batch_size=32):
-    return np.concatenate([np.asarray(runner(inputs[i:i + batch_size]), np.float32)
-                           for i in range(0, len(inputs), batch_size)])
+    return np.concatenate(
+        [
+            np.asarray(runner(inputs[i : i + batch_size]), np.float32)
+            for i in range(0, len(inputs), batch_size)
+        ]
+    )
 
 
 def _row(label, path, directory, runner, inputs, labels, expected, latency_runs, kind, tolerances):
@@ -259,8 +313,17 @@ def _row(label, path, directory, runner, inputs, labels, expected, latency_runs,
         shown = os.path.basename(path)
     else:
         shown = path
-    return Row(label, shown, _size(path), max_diff, agreement, accuracy,
-               _latency_ms(runner, inputs[:1], latency_runs), requirement, passed)
+    return Row(
+        label,
+        shown,
+        _size(path),
+        max_diff,
+        agreement,
+        accuracy,
+        _latency_ms(runner, inputs[:1], latency_runs),
+        requirement,
+        passed,
+    )
 
 
 def _size(path):
@@ -277,6 +340,4 @@ def _size(path):
 
 
 def _latency_ms(runner, image, runs, warmup=3):
-    from inception_keras.benchmark import timed_calls
-
     return float(np.mean(timed_calls(runner, image, runs, warmup))) * 1e3 if runs else 0.0

@@ -25,6 +25,8 @@ import zipfile
 import keras
 import numpy as np
 
+from inception_keras.errors import UsageError
+from inception_keras.files import atomic_output
 from inception_keras.pretrained import caffe, slim
 from inception_keras.pretrained.presets import IMAGENET, PRESETS
 
@@ -35,7 +37,7 @@ CACHE_SUBDIR = "models"
 IMAGENET_CLASSES = 1000
 
 
-class WeightsError(ValueError):
+class WeightsError(UsageError):
     """Weights that cannot be had or do not fit the model; the message is one line for the user."""
 
 
@@ -79,13 +81,16 @@ def resolve(weights, variant=None):
     """
     text = os.fspath(weights) if isinstance(weights, os.PathLike) else weights
     if not isinstance(text, str):
-        raise WeightsError(f"`weights` must be None, 'imagenet', a preset name {tuple(PRESETS)} "
-                           f"or a path; got {weights!r}.")
+        raise WeightsError(
+            f"`weights` must be None, 'imagenet', a preset name {tuple(PRESETS)} "
+            f"or a path; got {weights!r}."
+        )
     if text == "imagenet":
         if variant not in IMAGENET:
             raise WeightsError(
                 f"no published ImageNet weights exist for the {variant!r} variant; use "
-                f"variant='paper' (BVLC's Caffe model) or variant='slim' (TF-slim's).")
+                f"variant='paper' (BVLC's Caffe model) or variant='slim' (TF-slim's)."
+            )
         text = IMAGENET[variant]
     if text in PRESETS:
         return Source("preset", text, PRESETS[text].variant)
@@ -94,18 +99,25 @@ def resolve(weights, variant=None):
         return Source("caffe", path, "paper")
     if path.endswith((".tar.gz", ".tgz")) and os.path.isfile(path):
         return Source("slim_archive", path, "slim")
-    if os.path.isfile(path + ".index") or os.path.isfile(path + ".meta") or (
-            path.endswith(".ckpt") and os.path.isfile(path)):
+    if (
+        os.path.isfile(path + ".index")
+        or os.path.isfile(path + ".meta")
+        or (path.endswith(".ckpt") and os.path.isfile(path))
+    ):
         return Source("slim", path, "slim")
     if path.endswith(".keras") and os.path.isfile(path):
         return Source("keras", path, None)
     if path.endswith(".h5") and os.path.isfile(path):
         return Source("h5", path, None)
     if not os.path.exists(path):
-        raise WeightsError(f"`weights` {text!r}: no such file, and not 'imagenet' or a preset "
-                           f"name {tuple(PRESETS)}.")
-    raise WeightsError(f"`weights` {text!r} is not a .caffemodel, a TF-slim checkpoint prefix or "
-                       "archive, a .keras model or a .weights.h5 file.")
+        raise WeightsError(
+            f"`weights` {text!r}: no such file, and not 'imagenet' or a preset "
+            f"name {tuple(PRESETS)}."
+        )
+    raise WeightsError(
+        f"`weights` {text!r} is not a .caffemodel, a TF-slim checkpoint prefix or "
+        "archive, a .keras model or a .weights.h5 file."
+    )
 
 
 def check_weights_argument(weights, variant, include_top, classes, aux_logits):
@@ -117,22 +129,28 @@ def check_weights_argument(weights, variant, include_top, classes, aux_logits):
     except WeightsError as error:
         raise WeightsError(f"`weights`: {error}") from None
     if source.variant is not None and source.variant != variant:
-        raise WeightsError(f"`weights` {weights!r} are for the {source.variant!r} variant; got "
-                           f"variant={variant!r}.")
+        raise WeightsError(
+            f"`weights` {weights!r} are for the {source.variant!r} variant; got "
+            f"variant={variant!r}."
+        )
     if source.imagenet and include_top and classes != IMAGENET_CLASSES:
-        raise WeightsError(f"`classes` must be {IMAGENET_CLASSES} with ImageNet `weights` and "
-                           f"include_top=True; got {classes}. For other classes fine-tune "
-                           "(inception-keras train --weights ...).")
+        raise WeightsError(
+            f"`classes` must be {IMAGENET_CLASSES} with ImageNet `weights` and "
+            f"include_top=True; got {classes}. For other classes fine-tune "
+            "(inception-keras train --weights ...)."
+        )
     if aux_logits and source.aux_heads is False:
-        raise WeightsError(f"`aux_logits`: the weights {weights!r} have no aux classifiers; use "
-                           "aux_logits=False.")
+        raise WeightsError(
+            f"`aux_logits`: the weights {weights!r} have no aux classifiers; use aux_logits=False."
+        )
     return source
 
 
 def cache_dir(directory=None):
-    """The Keras cache directory (``$KERAS_HOME``, else ``~/.keras``) unless ``directory`` is given."""
-    return directory or os.environ.get("KERAS_HOME") or os.path.join(
-        os.path.expanduser("~"), ".keras")
+    """``directory``, else the Keras cache directory (``$KERAS_HOME``, else ``~/.keras``)."""
+    return (
+        directory or os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    )
 
 
 def download(preset, directory=None):
@@ -147,21 +165,25 @@ def download(preset, directory=None):
     for attempt in range(2):
         cached = os.path.exists(target)
         try:
-            path = keras.utils.get_file(preset.file_name, origin, cache_subdir=CACHE_SUBDIR,
-                                        cache_dir=root)
+            path = keras.utils.get_file(
+                preset.file_name, origin, cache_subdir=CACHE_SUBDIR, cache_dir=root
+            )
         except Exception as error:  # get_file raises a bare Exception for URL failures
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise DownloadError(
                 f"cannot download {origin} ({reason}). Without internet, fetch that file "
                 f"elsewhere and pass its path: weights='/path/to/{preset.file_name}' "
-                f"(CLI: inception-keras convert /path/to/{preset.file_name} ...).") from None
+                f"(CLI: inception-keras convert /path/to/{preset.file_name} ...)."
+            ) from None
         # get_file checks only MD5 and SHA-256; the model zoo publishes a SHA-1.
         if preset.sha1 is None or _sha1(path) == preset.sha1:
             return path
         os.remove(path)
         if not cached or attempt:
-            raise DownloadError(f"{origin}: the downloaded file's SHA-1 is not the published "
-                               f"{preset.sha1}; nothing was kept.")
+            raise DownloadError(
+                f"{origin}: the downloaded file's SHA-1 is not the published "
+                f"{preset.sha1}; nothing was kept."
+            )
         # A file left in the cache by an interrupted download: fetch it once more.
     raise AssertionError("unreachable")
 
@@ -195,13 +217,18 @@ def _convert(source, directory):
         return _convert_slim_archive(source.location, "inception_v1.ckpt")
     if source.kind == "keras":
         return _keras_weights(source.location)
-    raise WeightsError(f"{source.location}: a .weights.h5 file loads only into a model built with "
-                       "the same arguments (GoogLeNet(weights=...)).")
+    raise WeightsError(
+        f"{source.location}: a .weights.h5 file loads only into a model built with "
+        "the same arguments (GoogLeNet(weights=...))."
+    )
 
 
 def _cached_preset(preset, directory):
-    cache = os.path.join(cache_dir(directory), CACHE_SUBDIR,
-                         f"inception_keras-{preset.name}-v{CONVERSION_VERSION}.npz")
+    cache = os.path.join(
+        cache_dir(directory),
+        CACHE_SUBDIR,
+        f"inception_keras-{preset.name}-v{CONVERSION_VERSION}.npz",
+    )
     if os.path.isfile(cache):
         try:
             return _read_npz(cache)
@@ -219,8 +246,9 @@ def _cached_preset(preset, directory):
 def _convert_slim_archive(path, checkpoint):
     try:
         with tempfile.TemporaryDirectory() as tmp, tarfile.open(path) as archive:
-            members = [m for m in archive.getmembers()
-                       if os.path.basename(m.name).startswith(checkpoint)]
+            members = [
+                m for m in archive.getmembers() if os.path.basename(m.name).startswith(checkpoint)
+            ]
             archive.extractall(tmp, members=members, filter="data")
             prefixes = {os.path.join(tmp, os.path.dirname(m.name), checkpoint) for m in members}
             if len(prefixes) != 1:
@@ -234,32 +262,25 @@ def _keras_weights(path):
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as error:  # Keras raises many kinds for a damaged file
-        raise WeightsError(f"corrupt or not a Keras model file: {path} ({type(error).__name__})"
-                           ) from None
+        raise WeightsError(
+            f"corrupt or not a Keras model file: {path} ({type(error).__name__})"
+        ) from None
     return {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
 
 
 def _write_npz(path, weights):
     """Writes atomically (a reader never sees half a cache file)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     arrays = {f"{name}:{i}": a for name, values in weights.items() for i, a in enumerate(values)}
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def _read_npz(path):
     weights = {}
     with np.load(path) as data:
-        for key in sorted(data.files, key=lambda k: (k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1]))):
+        for key in sorted(
+            data.files, key=lambda k: (k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1]))
+        ):
             name = key.rsplit(":", 1)[0]
             weights.setdefault(name, []).append(data[key])
     return weights
@@ -285,10 +306,15 @@ def assign(model, weights, skip_mismatch=False):
                 continue
             if values is None:
                 raise WeightsError(f"the weights have no layer {layer.name!r}.")
-            hint = (" (its shape depends on the input size: these weights need 224x224)"
-                    if layer.name.startswith("aux") else "")
-            raise WeightsError(f"layer {layer.name!r} expects weights of shapes {wanted}; the "
-                               f"source has {have}{hint}.")
+            hint = (
+                " (its shape depends on the input size: these weights need 224x224)"
+                if layer.name.startswith("aux")
+                else ""
+            )
+            raise WeightsError(
+                f"layer {layer.name!r} expects weights of shapes {wanted}; the "
+                f"source has {have}{hint}."
+            )
         layer.set_weights(values)
         loaded.append(layer.name)
     return loaded, skipped
@@ -317,15 +343,19 @@ def initialize_from(model, source, directory=None):
     """
     source = resolve(source) if not isinstance(source, Source) else source
     if source.kind == "h5":
-        raise WeightsError(f"{source.location}: a .weights.h5 file has no layer names to match; "
-                           "fine-tune from a .keras model instead.")
+        raise WeightsError(
+            f"{source.location}: a .weights.h5 file has no layer names to match; "
+            "fine-tune from a .keras model instead."
+        )
     weights = {k: v for k, v in convert_source(source, directory).items() if k not in CLASSIFIERS}
     backbone = {layer.name for layer in _ancestors(model, BACKBONE_END) if layer.weights}
     loaded, new = assign(model, weights, skip_mismatch=True)
     missing = sorted(backbone - set(loaded))
     if missing:
-        raise WeightsError(f"the weights {source.location!r} do not fit this model's backbone "
-                           f"(layer {missing[0]!r} and {len(missing) - 1} more): another variant?")
+        raise WeightsError(
+            f"the weights {source.location!r} do not fit this model's backbone "
+            f"(layer {missing[0]!r} and {len(missing) - 1} more): another variant?"
+        )
     return loaded, new
 
 
@@ -345,10 +375,15 @@ def _ancestors(model, name):
     try:
         output = model.get_layer(name).output
     except ValueError:
-        raise WeightsError(f"`freeze_until`: the model has no layer {name!r} (e.g. "
-                           "'inception_4e', 'inception_5b', 'pool4').") from None
-    return [layer for layer in keras.Model(model.inputs, output).layers
-            if not isinstance(layer, keras.layers.InputLayer)]
+        raise WeightsError(
+            f"`freeze_until`: the model has no layer {name!r} (e.g. "
+            "'inception_4e', 'inception_5b', 'pool4')."
+        ) from None
+    return [
+        layer
+        for layer in keras.Model(model.inputs, output).layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
 
 
 def keras_model_variant(path):
@@ -361,7 +396,9 @@ def keras_model_variant(path):
     layers = config.get("config", {}).get("layers", [])
     classes = {layer.get("class_name") for layer in layers}
     if "LocalResponseNormalization" in classes:
-        return "paper"
+        # The naive variant's blocks have no 1x1 reductions before their 3x3 convolutions.
+        reduced = any(layer.get("name", "").endswith("_3x3_reduce") for layer in layers)
+        return "paper" if reduced else "naive"
     norms = [layer for layer in layers if layer.get("class_name") == "BatchNormalization"]
     if norms:
         return "bn" if norms[0].get("config", {}).get("scale", True) else "slim"

@@ -13,7 +13,14 @@ import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
-from inception_keras.architecture import AUX_CONV_FILTERS, AUX_HEADS, TABLE_1, Inception
+from inception_keras.architecture import (
+    AUX_CONV_FILTERS,
+    AUX_HEADS,
+    CAFFE_INPUT_SCALE,
+    TABLE_1,
+    Inception,
+)
+from inception_keras.errors import UsageError
 
 # The model zoo's layer names for the stem and classifiers; the inception blocks' are
 # "inception_3a/1x1" ... "inception_5b/pool_proj", ours the same with "_" for "/".
@@ -46,8 +53,9 @@ def _net_parameter():
     a weights file needs.
     """
     F = descriptor_pb2.FieldDescriptorProto
-    file = descriptor_pb2.FileDescriptorProto(name="inception_keras/caffe_weights.proto",
-                                              package="inception_keras_caffe", syntax="proto2")
+    file = descriptor_pb2.FileDescriptorProto(
+        name="inception_keras/caffe_weights.proto", package="inception_keras_caffe", syntax="proto2"
+    )
 
     def message(name, *fields):
         m = file.message_type.add(name=name)
@@ -59,25 +67,39 @@ def _net_parameter():
 
     opt, rep = F.LABEL_OPTIONAL, F.LABEL_REPEATED
     message("BlobShape", ("dim", 1, F.TYPE_INT64, rep, None))
-    message("BlobProto",
-            ("num", 1, F.TYPE_INT32, opt, None), ("channels", 2, F.TYPE_INT32, opt, None),
-            ("height", 3, F.TYPE_INT32, opt, None), ("width", 4, F.TYPE_INT32, opt, None),
-            ("data", 5, F.TYPE_FLOAT, rep, None), ("shape", 7, F.TYPE_MESSAGE, opt, "BlobShape"),
-            ("double_data", 8, F.TYPE_DOUBLE, rep, None))
-    message("V1LayerParameter",
-            ("name", 4, F.TYPE_STRING, opt, None), ("type", 5, F.TYPE_INT32, opt, None),
-            ("blobs", 6, F.TYPE_MESSAGE, rep, "BlobProto"))
-    message("LayerParameter",
-            ("name", 1, F.TYPE_STRING, opt, None), ("type", 2, F.TYPE_STRING, opt, None),
-            ("blobs", 7, F.TYPE_MESSAGE, rep, "BlobProto"))
-    message("NetParameter",
-            ("name", 1, F.TYPE_STRING, opt, None),
-            ("layers", 2, F.TYPE_MESSAGE, rep, "V1LayerParameter"),
-            ("layer", 100, F.TYPE_MESSAGE, rep, "LayerParameter"))
+    message(
+        "BlobProto",
+        ("num", 1, F.TYPE_INT32, opt, None),
+        ("channels", 2, F.TYPE_INT32, opt, None),
+        ("height", 3, F.TYPE_INT32, opt, None),
+        ("width", 4, F.TYPE_INT32, opt, None),
+        ("data", 5, F.TYPE_FLOAT, rep, None),
+        ("shape", 7, F.TYPE_MESSAGE, opt, "BlobShape"),
+        ("double_data", 8, F.TYPE_DOUBLE, rep, None),
+    )
+    message(
+        "V1LayerParameter",
+        ("name", 4, F.TYPE_STRING, opt, None),
+        ("type", 5, F.TYPE_INT32, opt, None),
+        ("blobs", 6, F.TYPE_MESSAGE, rep, "BlobProto"),
+    )
+    message(
+        "LayerParameter",
+        ("name", 1, F.TYPE_STRING, opt, None),
+        ("type", 2, F.TYPE_STRING, opt, None),
+        ("blobs", 7, F.TYPE_MESSAGE, rep, "BlobProto"),
+    )
+    message(
+        "NetParameter",
+        ("name", 1, F.TYPE_STRING, opt, None),
+        ("layers", 2, F.TYPE_MESSAGE, rep, "V1LayerParameter"),
+        ("layer", 100, F.TYPE_MESSAGE, rep, "LayerParameter"),
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
     return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("inception_keras_caffe.NetParameter"))
+        pool.FindMessageTypeByName("inception_keras_caffe.NetParameter")
+    )
 
 
 def read_caffemodel(path):
@@ -88,13 +110,13 @@ def read_caffemodel(path):
     try:
         net.ParseFromString(data)
     except (DecodeError, RuntimeError) as error:
-        raise ValueError(f"corrupt or not a Caffe model file: {path} ({error})") from None
+        raise UsageError(f"corrupt or not a Caffe model file: {path} ({error})") from None
     blobs = {}
     for layer in list(net.layer) + list(net.layers):
         if len(layer.blobs):
             blobs[layer.name] = [_blob_array(blob, layer.name, path) for blob in layer.blobs]
     if not blobs:
-        raise ValueError(f"corrupt or not a Caffe model file: {path} (no layer has weights)")
+        raise UsageError(f"corrupt or not a Caffe model file: {path} (no layer has weights)")
     return blobs
 
 
@@ -106,30 +128,33 @@ def _blob_array(blob, layer, path):
     values = blob.data if len(blob.data) else blob.double_data
     array = np.asarray(values, dtype=np.float32)
     if array.size != math.prod(shape):
-        raise ValueError(f"{path}: layer {layer!r} has a blob of shape {shape} holding "
-                         f"{array.size} values.")
+        raise UsageError(
+            f"{path}: layer {layer!r} has a blob of shape {shape} holding {array.size} values."
+        )
     return array.reshape(shape)
 
 
 def keras_weights(blobs, path="the Caffe model"):
     """Our ``{layer name: [kernel, bias]}`` from :func:`read_caffemodel`'s blobs.
 
-    Convolutions OIHW -> HWIO, with conv1's input channels reversed: Caffe feeds BGR images, the
-    model takes RGB. Fully-connected (out, in) -> (in, out); the aux heads' first FC also has its
-    input rows reordered from Caffe's C,H,W flatten order to Keras' H,W,C. Layers the file lacks
-    are absent from the result (a deploy-only file has no aux heads); the main network's must be
-    there.
+    Convolutions OIHW -> HWIO, with conv1's input channels reversed (Caffe feeds BGR images, the
+    model takes RGB) and its kernel multiplied by ``CAFFE_INPUT_SCALE`` (the model divides its
+    mean-subtracted input by it; Caffe does not). Fully-connected (out, in) -> (in, out); the aux
+    heads' first FC also has its input rows reordered from Caffe's C,H,W flatten order to Keras'
+    H,W,C. Layers the file lacks are absent from the result (a deploy-only file has no aux
+    heads); the main network's must be there.
     """
     weights = {}
     for caffe_name, ours in layer_names().items():
         if caffe_name not in blobs:
             if ours in AUX.values():
                 continue
-            raise ValueError(f"{path} has no layer {caffe_name!r}: not a BVLC GoogLeNet model.")
+            raise UsageError(f"{path} has no layer {caffe_name!r}: not a BVLC GoogLeNet model.")
         arrays = blobs[caffe_name]
         if len(arrays) != 2:
-            raise ValueError(f"{path}: layer {caffe_name!r} has {len(arrays)} blobs, not a weight "
-                             "and a bias.")
+            raise UsageError(
+                f"{path}: layer {caffe_name!r} has {len(arrays)} blobs, not a weight and a bias."
+            )
         weight, bias = arrays
         bias = bias.reshape(-1)
         if ours in DENSE:
@@ -139,11 +164,13 @@ def keras_weights(blobs, path="the Caffe model"):
                 kernel = _chw_rows_to_hwc(weight, caffe_name, path)
         else:
             if weight.ndim != 4:
-                raise ValueError(f"{path}: layer {caffe_name!r} has a {weight.ndim}-D weight "
-                                 f"{weight.shape}; a convolution's is 4-D.")
+                raise UsageError(
+                    f"{path}: layer {caffe_name!r} has a {weight.ndim}-D weight "
+                    f"{weight.shape}; a convolution's is 4-D."
+                )
             kernel = weight.transpose(2, 3, 1, 0)
-            if ours == "conv1":
-                kernel = kernel[:, :, ::-1, :]
+            if ours == "conv1":  # BGR -> RGB, and the model's input scaling undone
+                kernel = kernel[:, :, ::-1, :] * CAFFE_INPUT_SCALE
         weights[ours] = [np.ascontiguousarray(kernel), bias]
     return weights
 
@@ -152,8 +179,10 @@ def _chw_rows_to_hwc(weight, caffe_name, path):
     out, inputs = weight.shape
     side = math.isqrt(inputs // AUX_CONV_FILTERS)
     if side * side * AUX_CONV_FILTERS != inputs:
-        raise ValueError(f"{path}: layer {caffe_name!r} takes {inputs} inputs, not "
-                         f"{AUX_CONV_FILTERS} x a square feature map.")
+        raise UsageError(
+            f"{path}: layer {caffe_name!r} takes {inputs} inputs, not "
+            f"{AUX_CONV_FILTERS} x a square feature map."
+        )
     chw = weight.reshape(out, AUX_CONV_FILTERS, side, side)
     return chw.transpose(2, 3, 1, 0).reshape(side * side * AUX_CONV_FILTERS, out)
 

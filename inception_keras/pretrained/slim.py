@@ -11,11 +11,21 @@ import numpy as np
 import tensorflow as tf
 
 from inception_keras.architecture import TABLE_1, Inception
+from inception_keras.errors import UsageError
 
 SCOPE = "InceptionV1"
 STEM = {"Conv2d_1a_7x7": "conv1", "Conv2d_2b_1x1": "conv2_reduce", "Conv2d_2c_3x3": "conv2"}
-SLIM_BLOCKS = ("Mixed_3b", "Mixed_3c", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f",
-               "Mixed_5b", "Mixed_5c")
+SLIM_BLOCKS = (
+    "Mixed_3b",
+    "Mixed_3c",
+    "Mixed_4b",
+    "Mixed_4c",
+    "Mixed_4d",
+    "Mixed_4e",
+    "Mixed_4f",
+    "Mixed_5b",
+    "Mixed_5c",
+)
 BRANCHES = {
     "1x1": "Branch_0/Conv2d_0a_1x1",
     "3x3_reduce": "Branch_1/Conv2d_0a_1x1",
@@ -50,22 +60,24 @@ def convert(prefix):
         reader = tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"corrupt or not a TF checkpoint: {prefix} ({message})") from None
+        raise UsageError(f"corrupt or not a TF checkpoint: {prefix} ({message})") from None
     available = reader.get_variable_to_shape_map()
 
     def get(name):
         if name not in available:
-            raise ValueError(f"{prefix} has no variable {name!r}: not TF-slim's Inception v1.")
+            raise UsageError(f"{prefix} has no variable {name!r}: not TF-slim's Inception v1.")
         return np.asarray(reader.get_tensor(name), dtype=np.float32)
 
     weights = {}
     for scope, ours in conv_names().items():
         weights[ours] = [get(f"{scope}/weights")]
-        weights[f"{ours}_bn"] = [get(f"{scope}/BatchNorm/{v}")
-                                 for v in ("beta", "moving_mean", "moving_variance")]
+        weights[f"{ours}_bn"] = [
+            get(f"{scope}/BatchNorm/{v}") for v in ("beta", "moving_mean", "moving_variance")
+        ]
     kernel, bias = get(f"{SCOPE}/{LOGITS}/weights"), get(f"{SCOPE}/{LOGITS}/biases")
     if kernel.ndim != 4 or kernel.shape[:2] != (1, 1):
-        raise ValueError(f"{prefix}: {SCOPE}/{LOGITS}/weights has shape {kernel.shape}, "
-                         "not a 1x1 convolution.")
+        raise UsageError(
+            f"{prefix}: {SCOPE}/{LOGITS}/weights has shape {kernel.shape}, not a 1x1 convolution."
+        )
     weights["fc"] = [kernel[0, 0, :, BACKGROUND_CLASSES:], bias[BACKGROUND_CLASSES:]]
     return weights

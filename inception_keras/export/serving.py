@@ -1,0 +1,33 @@
+"""What every exported artefact shares: the tensor names users see and the exported computation.
+
+Each format's exporter builds on :func:`serving_endpoint`, so a SavedModel, a TFLite and an ONNX
+model all take ``images`` (float32 RGB pixels in [0, 255]) and return ``probabilities``.
+"""
+
+import tensorflow as tf
+
+from inception_keras.errors import UsageError
+from inception_keras.model import inference_model
+
+INPUT_NAME = "images"
+OUTPUT_NAME = "probabilities"
+SERVING_DEFAULT = "serving_default"  # TF Serving's default signature key
+
+
+def serving_endpoint(model):
+    """The exported computation: ``(inference model, fn, input_signature)``.
+
+    ``fn(images)`` returns ``{"probabilities": ...}`` with the model called with ``training=False``
+    (dropout inactive); the dict key and the ``TensorSpec`` name are what give the exported
+    artefacts their tensor names. The batch dimension is left unknown.
+    """
+    model = inference_model(model)
+    if len(model.inputs) != 1:
+        raise UsageError(f"`model` must have one image input; got {len(model.inputs)} inputs.")
+    shape = (None,) + tuple(model.inputs[0].shape[1:])
+    signature = [tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)]
+
+    def fn(images):
+        return {OUTPUT_NAME: tf.cast(model(images, training=False), tf.float32)}
+
+    return model, fn, signature

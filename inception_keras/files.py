@@ -1,0 +1,61 @@
+"""The files a run or an export writes that a later step reads: their names, a tolerant JSON
+reader for optional metadata, and an atomic writer. No dependencies on the rest of the package."""
+
+import contextlib
+import json
+import os
+import tempfile
+
+TRAIN_CONFIG_FILE = "train_config.json"  # beside a run's checkpoints
+DATA_CONFIG_FILE = "data_config.json"  # the run's data, read back for int8 calibration and verify
+MANIFEST = "manifest.json"  # in an export's version directory
+CLASS_NAMES_ASSET = "class_names.txt"  # in a SavedModel's assets
+
+
+def metadata_path(checkpoint):
+    """The JSON file beside a converted ``.keras`` model with its class names and provenance
+    (``bvlc.keras`` -> ``bvlc.json``)."""
+    return os.path.splitext(os.fspath(checkpoint))[0] + ".json"
+
+
+def read_json(path):
+    """The JSON document in ``path``, or ``None`` when there is no such file."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def json_field(path, key):
+    """``key`` of the JSON object in ``path``; ``None`` when the file is missing, unreadable, not
+    a JSON object or lacks the key (for optional metadata, where absence is not an error)."""
+    try:
+        with open(path) as f:
+            return json.load(f).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+@contextlib.contextmanager
+def atomic_output(path, suffix=".tmp"):
+    """Yields a temporary path next to ``path`` (ending in ``suffix``, for writers that check the
+    extension); renames it onto ``path`` only if the block succeeds.
+
+    A failing write therefore never leaves a partial (or any new) file at ``path``, and an
+    existing file there stays intact until the complete new one replaces it. The temporary file
+    is in the same directory so the final ``os.replace`` is an atomic rename.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:  # data on disk before the rename makes it visible
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is meant to be read by others
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
