@@ -15,6 +15,7 @@ Recipes:
 import contextlib
 import csv
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -335,6 +336,28 @@ class TrainResult:
         )
 
 
+@contextlib.contextmanager
+def _restored_global_state():
+    policy = keras.mixed_precision.global_policy()
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def _restoring_global_state(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with _restored_global_state():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+@_restoring_global_state
 def fit(
     config,
     train_dataset,
@@ -368,50 +391,10 @@ def fit(
         A :class:`TrainResult`.
 
     The global dtype policy (``precision``) and the Python and NumPy random states (``seed``)
-    are set for the run and restored on return or error, so code after it builds float32 models
-    as before. (TensorFlow's global seed has no getter to restore: it stays ``seed``.)
+    are set for the run and restored on return or error: models built after it get the policy
+    they would have had before. TensorFlow's global seed has no getter to restore: it stays
+    ``seed``.
     """
-    with _restored_global_state():
-        return _fit(
-            config,
-            train_dataset,
-            val_dataset,
-            num_classes,
-            class_names,
-            batch_size,
-            steps_per_epoch,
-            train_examples,
-            strategy,
-            extra_callbacks,
-            verbose,
-        )
-
-
-@contextlib.contextmanager
-def _restored_global_state():
-    policy = keras.mixed_precision.global_policy()
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
-
-
-def _fit(
-    config,
-    train_dataset,
-    val_dataset,
-    num_classes,
-    class_names,
-    batch_size,
-    steps_per_epoch,
-    train_examples,
-    strategy,
-    extra_callbacks,
-    verbose,
-):
     strategy = strategy or tf.distribute.get_strategy()
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         train_dataset, val_dataset = with_auto_shard(train_dataset), with_auto_shard(val_dataset)

@@ -160,21 +160,15 @@ def test_bn_variant_has_no_imagenet_weights():
 def converted(published, tmp_path_factory):
     """`inception-keras convert` of the caffemodel, through the CLI."""
     out = tmp_path_factory.mktemp("converted") / "bvlc.keras"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "inception_keras.cli",
-            "convert",
-            str(published / "bvlc_googlenet.caffemodel"),
-            "--output",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = run_convert(published / "bvlc_googlenet.caffemodel", out)
     assert result.returncode == 0, result.stderr
     return out
+
+
+def run_convert(source, output):
+    """`inception-keras convert SOURCE --output OUTPUT` in a fresh process."""
+    command = [sys.executable, "-m", "inception_keras.cli", "convert", str(source)]
+    return subprocess.run(command + ["--output", str(output)], capture_output=True, text=True)
 
 
 @pytest.mark.slow
@@ -189,19 +183,7 @@ def test_convert_writes_a_safe_keras_model_with_imagenet_names(converted, publis
     assert metadata["variant"] == "paper" and metadata["aux_heads"] is True
     # Refuses to overwrite without --overwrite, and the file stays as it was.
     before = converted.read_bytes()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "inception_keras.cli",
-            "convert",
-            str(published / "bvlc_googlenet.caffemodel"),
-            "--output",
-            str(converted),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = run_convert(published / "bvlc_googlenet.caffemodel", converted)
     assert result.returncode == 2 and "--overwrite" in result.stderr
     assert converted.read_bytes() == before
 
