@@ -684,7 +684,7 @@ def run(config=BenchmarkConfig(), log=print):
 
 
 def targets(report):
-    """Issue 5's targets as ``{name, measured, goal, met}``, from this report's own numbers."""
+    """The performance targets as ``{name, measured, goal, met}``, from this report's numbers."""
     out = []
 
     def best(rows, **match):

@@ -2,6 +2,7 @@
 reader for optional metadata, and an atomic writer. No dependencies on the rest of the package."""
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -16,6 +17,15 @@ def metadata_path(checkpoint):
     """The JSON file beside a converted ``.keras`` model with its class names and provenance
     (``bvlc.keras`` -> ``bvlc.json``)."""
     return os.path.splitext(os.fspath(checkpoint))[0] + ".json"
+
+
+def file_digest(path, algorithm="sha256"):
+    """The hex digest of a file's bytes, read in 1 MiB blocks (models are tens of MB)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_json(path):

@@ -23,6 +23,7 @@ import slim_reference  # noqa: E402
 
 import inception_keras as ik  # noqa: E402
 from inception_keras import pretrained  # noqa: E402
+from inception_keras.files import file_digest  # noqa: E402
 from inception_keras.pretrained import caffe, presets, slim  # noqa: E402
 
 
@@ -55,7 +56,7 @@ def main():
         os.environ[pretrained.MIRROR_ENV] = "file://" + tmp
         os.environ["KERAS_HOME"] = os.path.join(tmp, "keras")
         presets.PRESETS["bvlc"] = dataclasses.replace(
-            presets.PRESETS["bvlc"], sha1=pretrained._sha1(model_file)
+            presets.PRESETS["bvlc"], sha1=file_digest(model_file, "sha1")
         )
         timed(
             'GoogLeNet(weights="imagenet") first call (copy, convert, cache)',

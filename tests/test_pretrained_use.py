@@ -21,6 +21,7 @@ import slim_reference
 
 import inception_keras as ik
 from inception_keras import imagenet, pretrained
+from inception_keras.files import file_digest
 from inception_keras.pretrained import presets
 
 
@@ -58,7 +59,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def sha1_of(path):
-    return pretrained._sha1(str(path))
+    return file_digest(str(path), "sha1")
 
 
 @pytest.fixture()

@@ -12,7 +12,6 @@ whole, so a server watching ``base_dir`` never sees a half-written version.
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import os
 from importlib import metadata
@@ -30,6 +29,7 @@ from inception_keras.files import (  # noqa: F401 (MANIFEST and json_field: re-e
     DATA_CONFIG_FILE,
     MANIFEST,
     TRAIN_CONFIG_FILE,
+    file_digest,
     json_field,
     read_json,
 )
@@ -208,11 +208,7 @@ def file_hashes(directory):
             relative = os.path.relpath(path, directory)
             if relative == MANIFEST:
                 continue
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            out[relative] = {"sha256": digest.hexdigest(), "bytes": os.path.getsize(path)}
+            out[relative] = {"sha256": file_digest(path), "bytes": os.path.getsize(path)}
     return dict(sorted(out.items()))
 
 

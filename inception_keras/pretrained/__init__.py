@@ -15,7 +15,6 @@ Set ``INCEPTION_KERAS_WEIGHTS_MIRROR`` to a URL prefix to download the presets' 
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 import tarfile
@@ -26,7 +25,7 @@ import keras
 import numpy as np
 
 from inception_keras.errors import UsageError
-from inception_keras.files import atomic_output
+from inception_keras.files import atomic_output, file_digest
 from inception_keras.pretrained import caffe, slim
 from inception_keras.pretrained.presets import IMAGENET, PRESETS
 
@@ -176,7 +175,7 @@ def download(preset, directory=None):
                 f"(CLI: inception-keras convert /path/to/{preset.file_name} ...)."
             ) from None
         # get_file checks only MD5 and SHA-256; the model zoo publishes a SHA-1.
-        if preset.sha1 is None or _sha1(path) == preset.sha1:
+        if preset.sha1 is None or file_digest(path, "sha1") == preset.sha1:
             return path
         os.remove(path)
         if not cached or attempt:
@@ -186,14 +185,6 @@ def download(preset, directory=None):
             )
         # A file left in the cache by an interrupted download: fetch it once more.
     raise AssertionError("unreachable")
-
-
-def _sha1(path):
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def convert_source(source, directory=None):
