@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import zlib
 from collections.abc import Sequence
 
@@ -81,6 +82,9 @@ class DataConfig:
         shapes_stream: train on an endless stream of freshly generated
             ``shapes`` images instead of the fixed train split (``shapes``
             only; ``fit`` then needs ``steps_per_epoch``).
+        max_image_bytes, max_image_pixels: larger files, or images whose
+            header gives more pixels, are skipped (and counted) instead of
+            decoded; see :func:`inception_keras.preprocessing.image_problem`.
     """
 
     dataset: str = "shapes"
@@ -100,6 +104,8 @@ class DataConfig:
     shuffle_buffer: int = 10_000
     cache: bool | str = False
     shapes_stream: bool = False
+    max_image_bytes: int = preprocessing.MAX_IMAGE_BYTES
+    max_image_pixels: int = preprocessing.MAX_IMAGE_PIXELS
 
     def __post_init__(self):
         if not 0 <= self.validation_fraction < 1:
@@ -108,10 +114,22 @@ class DataConfig:
             )
         if self.image_size < 1 or self.batch_size < 1 or self.shuffle_buffer < 1:
             raise UsageError("image_size, batch_size and shuffle_buffer must be positive")
+        _check_limits(self.max_image_bytes, self.max_image_pixels)
+
+
+def _check_limits(max_bytes, max_pixels):
+    for name, value in (("max_image_bytes", max_bytes), ("max_image_pixels", max_pixels)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _fingerprint(keys: tf.Tensor) -> tf.Tensor:
+    return tf.strings.to_hash_bucket_fast(keys, 2**63 - 1)
 
 
 class DecodeStats:
-    """Tracks which files could not be read or decoded.
+    """Tracks which files could not be read or decoded, and why when the
+    size and format checks refused them.
 
     Decoding happens inside ``tf.data`` worker threads, where an exception
     cannot be caught; instead each element's key is recorded as *attempted*
@@ -119,21 +137,43 @@ class DecodeStats:
     drops the failures. A key attempted but never decoded is a skipped file.
     Sets (not counters) make the result independent of the number of epochs;
     it is exact once the pipeline has been iterated.
+
+    ``max_bytes`` and ``max_pixels`` bound every decode (see
+    :func:`inception_keras.preprocessing.image_problem`).
     """
 
-    def __init__(self):
+    def __init__(
+        self,
+        max_bytes: int = preprocessing.MAX_IMAGE_BYTES,
+        max_pixels: int = preprocessing.MAX_IMAGE_PIXELS,
+    ):
+        _check_limits(max_bytes, max_pixels)
+        self.max_bytes, self.max_pixels = max_bytes, max_pixels
+
         def table():
             return tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=0)
 
         self._attempted = table()
         self._decoded = table()
+        # Keyed by a 64-bit fingerprint of the key: TF has no string -> string mutable table.
+        self._reasons = tf.lookup.experimental.MutableHashTable(
+            tf.int64, tf.string, default_value=""
+        )
 
     def decode(self, key: tf.Tensor, payload: tf.Tensor, from_path: bool) -> tf.Tensor:
         """Reads (if ``from_path``) and decodes one image, recording the outcome."""
         one = tf.constant(1, tf.int64)
         with tf.control_dependencies([self._attempted.insert(key, one)]):
             encoded = tf.io.read_file(payload) if from_path else tf.identity(payload)
-            image = preprocessing.decode_image(encoded)
+            problem = preprocessing.image_problem(encoded, self.max_bytes, self.max_pixels)
+
+        def note():  # only refusals: a reason per good file would double the table's memory
+            with tf.control_dependencies([self._reasons.insert(_fingerprint(key), problem)]):
+                return tf.constant(True)
+
+        noted = tf.cond(tf.equal(problem, ""), lambda: tf.constant(True), note)
+        with tf.control_dependencies([noted]):
+            image = preprocessing.decode_checked(encoded, problem)
         with tf.control_dependencies([image]):
             done = self._decoded.insert(key, one)
         with tf.control_dependencies([done]):
@@ -147,6 +187,23 @@ class DecodeStats:
 
     def skipped_count(self) -> int:
         return len(self.skipped_files())
+
+    def refuse(self, reasons: dict[str, str]) -> None:
+        """Records files skipped without being read (``{key: why}``), e.g. over the byte limit
+        by their size on disk, so they are reported with the others."""
+        if reasons:
+            keys = tf.constant(list(reasons), tf.string)
+            self._attempted.insert(keys, tf.ones([len(reasons)], tf.int64))
+            self._reasons.insert(_fingerprint(keys), tf.constant(list(reasons.values()), tf.string))
+
+    def reasons(self) -> dict[str, str]:
+        """``{key: why}`` for the skipped files that the size and format checks refused; files
+        the decoder itself failed on (corrupt data) have no entry."""
+        skipped = self.skipped_files()
+        if not skipped:
+            return {}
+        found = self._reasons.lookup(_fingerprint(tf.constant(skipped, tf.string))).numpy()
+        return {key: reason.decode() for key, reason in zip(skipped, found) if reason}
 
 
 @dataclasses.dataclass
@@ -188,14 +245,68 @@ class _Split:
     num_examples: int | None
     payload: str  # "path": file to read, "bytes": encoded image, "image": decoded uint8
     finite: bool = True
+    refused: dict[str, str] = dataclasses.field(default_factory=dict)  # not read: {path: why}
 
 
 def is_image_file(name: str) -> bool:
     return not os.path.basename(name).startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _directory_id(path: str) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_dev, status.st_ino
+
+
+def _enclosing_ids(directory: str) -> set[tuple[int, int]]:
+    """``directory`` and every directory above it: a link back to one of them (``loop -> ..``)
+    would make a walk list the tree again, so a walk never enters them."""
+    ids, path = set(), os.path.realpath(directory)
+    while True:
+        ids.add(_directory_id(path))
+        parent = os.path.dirname(path)
+        if parent == path:
+            return ids
+        path = parent
+
+
+def _walk_image_files(top: str, visited: set[tuple[int, int]]) -> list[str]:
+    """The image files at any depth under the local directory ``top``.
+
+    Links are followed - a data set may be linked in from elsewhere - but each real directory is
+    read at most once: ``visited`` holds the ``(st_dev, st_ino)`` of directories already read or
+    never to be read, and is updated. Only regular files (or links to them) are listed: a FIFO or
+    a device named ``x.png`` would block or never end when read.
+    """
+    found, pending = [], [top]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:  # unreadable or vanished: nothing to list, as os.walk does
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir():
+                    status = entry.stat()
+                    key = (status.st_dev, status.st_ino)
+                    if key not in visited:
+                        visited.add(key)
+                        pending.append(entry.path)
+                elif is_image_file(entry.name) and entry.is_file():
+                    found.append(entry.path)
+            except OSError:  # a dangling link, or removed meanwhile
+                continue
+    return sorted(found)
+
+
 def list_image_folder(root: str) -> dict[str, list[str]]:
     """Maps each class (sorted sub-folder name) to its sorted image files.
+
+    A link inside a class folder to the folder itself, the root or another class folder is not
+    followed: each file is listed once, under its own class.
 
     Raises ``ValueError`` for a missing folder, no class folders, or a class
     folder without images.
@@ -212,14 +323,18 @@ def list_image_folder(root: str) -> dict[str, list[str]]:
             f"image folder {root!r} has no class sub-folders (expected one folder per class)"
         )
     files = {}
-    for name in classes:
-        found = [
-            os.path.join(directory, file)
-            for directory, _, names in tf.io.gfile.walk(os.path.join(root, name))
-            for file in names
-            if is_image_file(file)
-        ]
-        files[name] = sorted(found)
+    if _is_local(root):
+        visited = _enclosing_ids(root) | {_directory_id(os.path.join(root, n)) for n in classes}
+        for name in classes:
+            files[name] = _walk_image_files(os.path.join(root, name), visited)
+    else:  # object stores have no links to loop through
+        for name in classes:
+            files[name] = sorted(
+                os.path.join(directory, file)
+                for directory, _, names in tf.io.gfile.walk(os.path.join(root, name))
+                for file in names
+                if is_image_file(file)
+            )
     empty = [name for name, found in files.items() if not found]
     if len(empty) == len(classes):
         raise UsageError(
@@ -230,6 +345,24 @@ def list_image_folder(root: str) -> dict[str, list[str]]:
             f"class folder(s) {empty} in {root!r} contain no images ({', '.join(IMAGE_EXTENSIONS)})"
         )
     return files
+
+
+def _file_problem(path: str, max_bytes: int) -> str | None:
+    """Why the local file ``path`` must not be read (not a regular file, or over ``max_bytes``),
+    or ``None``. Remote paths are checked after reading, in the graph."""
+    if not _is_local(path):
+        return None
+    status = os.stat(path)
+    if not stat.S_ISREG(status.st_mode):
+        return "not a regular file"
+    if status.st_size > max_bytes:
+        return f"image is {status.st_size} bytes, over the limit of {max_bytes} bytes"
+    return None
+
+
+def _refusals(paths: Sequence[str], max_bytes: int) -> dict[str, str]:
+    problems = {path: _file_problem(path, max_bytes) for path in paths}
+    return {path: problem for path, problem in problems.items() if problem}
 
 
 def _check_class_count(class_names: Sequence[str], where: str) -> None:
@@ -252,12 +385,16 @@ def _split_fraction(files: dict[str, list[str]], fraction: float, seed: int):
     return train, validation
 
 
-def _files_split(files: dict[str, list[str]], class_names: Sequence[str]) -> _Split:
+def _files_split(files: dict[str, list[str]], class_names: Sequence[str], max_bytes: int) -> _Split:
+    """Files too large to read are left out of the dataset and reported as refused."""
     index = {name: i for i, name in enumerate(class_names)}
-    paths = [path for name in files for path in files[name]]
-    labels = [index[name] for name in files for _ in files[name]]
-    ds = tf.data.Dataset.from_tensor_slices((paths, paths, tf.constant(labels, tf.int32)))
-    return _Split(ds, len(paths), "path")
+    everything = [path for name in files for path in files[name]]
+    refused = _refusals(everything, max_bytes)
+    kept = [(path, index[name]) for name in files for path in files[name] if path not in refused]
+    paths = tf.constant([path for path, _ in kept], tf.string)
+    labels = tf.constant([label for _, label in kept], tf.int32)
+    ds = tf.data.Dataset.from_tensor_slices((paths, paths, labels))
+    return _Split(ds, len(everything), "path", refused=refused)
 
 
 def _folder_source(config: DataConfig):
@@ -275,8 +412,11 @@ def _folder_source(config: DataConfig):
         train = files
     else:
         train, validation = _split_fraction(files, config.validation_fraction, config.seed)
-    validation_split = _files_split(validation, class_names) if any(validation.values()) else None
-    return _files_split(train, class_names), validation_split, class_names
+    limit = config.max_image_bytes
+    validation_split = (
+        _files_split(validation, class_names, limit) if any(validation.values()) else None
+    )
+    return _files_split(train, class_names, limit), validation_split, class_names
 
 
 def _tfds_builder(config: DataConfig) -> tfds.core.DatasetBuilder:
@@ -474,6 +614,14 @@ def _source(config: DataConfig):
     return config, train, validation, class_names, f"tfds {config.dataset}"
 
 
+def _stats(config: DataConfig, *splits: _Split | None) -> DecodeStats:
+    stats = DecodeStats(config.max_image_bytes, config.max_image_pixels)
+    for split in splits:
+        if split is not None:
+            stats.refuse(split.refused)
+    return stats
+
+
 def load_data(config: DataConfig = DataConfig()) -> Data:
     """Builds the training and validation pipelines described by ``config``.
 
@@ -482,7 +630,7 @@ def load_data(config: DataConfig = DataConfig()) -> Data:
     an empty split.
     """
     config, train, validation, class_names, source = _source(config)
-    stats = DecodeStats()
+    stats = _stats(config, train, validation)
     return Data(
         train=_pipeline(train, config, stats, training=True, name="train"),
         validation=_pipeline(validation, config, stats, training=False, name="validation")
@@ -501,12 +649,16 @@ def image_files_dataset(
     image_size: int = 224,
     batch_size: int = 32,
     crop_fraction: float = preprocessing.DEFAULT_CROP_FRACTION,
+    max_bytes: int = preprocessing.MAX_IMAGE_BYTES,
+    max_pixels: int = preprocessing.MAX_IMAGE_PIXELS,
 ) -> tuple[tf.data.Dataset, DecodeStats]:
     """Eval-preprocessed batches of image files, e.g. for ``predict``.
 
     Yields ``(float32 [B, S, S, 3] in [0, 255], string [B] paths)`` in input
     order; undecodable files are skipped (so the paths say which images each
-    row is) and reported by the returned :class:`DecodeStats`. Missing files
+    row is) and reported by the returned :class:`DecodeStats`, with the reason
+    when a file is not a regular file, or over ``max_bytes`` or ``max_pixels``
+    (those are never decoded, and the first two never read). Missing files
     raise ``ValueError`` up front.
     """
     paths = [str(path) for path in paths]
@@ -515,8 +667,12 @@ def image_files_dataset(
     missing = [path for path in paths if not tf.io.gfile.exists(path)]
     if missing:
         raise UsageError(f"image file(s) not found: {missing}")
-    stats = DecodeStats()
-    ds = tf.data.Dataset.from_tensor_slices(paths)
+    stats = DecodeStats(max_bytes, max_pixels)
+    refused = _refusals(paths, max_bytes)
+    stats.refuse(refused)
+    ds = tf.data.Dataset.from_tensor_slices(
+        tf.constant([path for path in paths if path not in refused], tf.string)
+    )
     ds = ds.map(
         lambda path: (stats.decode(path, path, from_path=True), path),
         num_parallel_calls=AUTOTUNE,
@@ -549,29 +705,27 @@ def load_examples(
             f"dataset {config.dataset!r} has no validation split to evaluate: "
             "set validation_split, validation_dir or validation_fraction."
         )
-    stats = DecodeStats()
+    stats = _stats(config, validation)
     return _decoded(validation, stats, parallel_deterministic=True), class_names, stats
 
 
 def expand_image_paths(paths):
-    """Files as given, and the image files under each given directory (sorted).
+    """Files as given, and the image files under each given directory (sorted; links followed,
+    each real directory once, only regular files).
 
     Returns ``(files, errors)``: ``errors`` maps each input that names no file to a reason.
     """
     files, errors = [], {}
     for path in map(os.fspath, paths):
         if os.path.isdir(path):
-            found = sorted(
-                os.path.join(root, name)
-                for root, _, names in os.walk(path)
-                for name in names
-                if is_image_file(name)
-            )
+            found = _walk_image_files(path, _enclosing_ids(path))
             files.extend(found)
             if not found:
                 errors[path] = f"directory contains no images ({', '.join(IMAGE_EXTENSIONS)})"
         elif not os.path.exists(path):
             errors[path] = "no such file"
+        elif not stat.S_ISREG(os.stat(path).st_mode):
+            errors[path] = "not a regular file"  # a FIFO or device would block or never end
         elif not os.access(path, os.R_OK):
             errors[path] = "permission denied"
         else:

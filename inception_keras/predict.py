@@ -75,6 +75,8 @@ def predict(
     batch_size=32,
     image_size=None,
     crop_fraction=preprocessing.DEFAULT_CROP_FRACTION,
+    max_image_bytes=preprocessing.MAX_IMAGE_BYTES,
+    max_image_pixels=preprocessing.MAX_IMAGE_PIXELS,
 ):
     """Predicts the top-k classes of image files.
 
@@ -86,6 +88,9 @@ def predict(
         batch_size: images per forward pass.
         image_size: the input size, only needed when the model's is not fixed.
         crop_fraction: central crop kept before resizing (the evaluation preprocessing).
+        max_image_bytes, max_image_pixels: a larger file, or an image whose header gives more
+            pixels, is reported in ``errors`` with the limit instead of being decoded; only
+            regular files are ever read.
 
     Returns:
         :class:`Predictions`. Labels are the class names shipped with the artefact, or the class
@@ -102,7 +107,12 @@ def predict(
     found = {}
     if files:
         dataset, stats = data.image_files_dataset(
-            files, image_size=size, batch_size=batch_size, crop_fraction=crop_fraction
+            files,
+            image_size=size,
+            batch_size=batch_size,
+            crop_fraction=crop_fraction,
+            max_bytes=max_image_bytes,
+            max_pixels=max_image_pixels,
         )
         for batch, paths in dataset:
             probabilities = np.asarray(runner(batch.numpy()), dtype=np.float64)
@@ -111,8 +121,9 @@ def predict(
                 found[path.decode()] = Prediction(
                     path.decode(), ids.tolist(), [names[i] for i in ids], row[ids].tolist()
                 )
+        reasons = stats.reasons()
         for path in stats.skipped_files():
-            errors[path] = (
+            errors[path] = reasons.get(path) or (
                 "cannot be read or decoded as an image "
                 f"({', '.join(data.IMAGE_EXTENSIONS)}); is it corrupt?"
             )

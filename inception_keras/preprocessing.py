@@ -9,6 +9,11 @@ Contract
 * :func:`decode_image` turns encoded bytes (JPEG, PNG, BMP, GIF - first frame
   only) into a ``uint8`` RGB tensor ``[H, W, 3]``. Grey images are replicated
   to three channels, alpha is dropped, CMYK JPEGs are converted to RGB.
+  Decoding is bounded: :func:`image_problem` reads the size from the image's
+  header first and refuses (``InvalidArgumentError`` naming the limit) more
+  than :data:`MAX_IMAGE_BYTES` encoded bytes or :data:`MAX_IMAGE_PIXELS`
+  pixels, and any other format, so a small "decompression bomb" file cannot
+  allocate gigabytes.
 * :func:`train_transform` and :func:`eval_transform` take that ``uint8``
   image (any size) and return ``float32`` RGB ``[S, S, 3]`` with values in
   ``[0, 255]``. **No mean subtraction or scaling happens here** - the model
@@ -37,6 +42,19 @@ DEFAULT_CROP_FRACTION = 0.875
 
 #: Interpolation methods the paper samples from with equal probability.
 PAPER_RESIZE_METHODS = ("bilinear", "area", "nearest", "bicubic")
+
+#: Largest encoded image accepted, in bytes. ImageNet's largest JPEGs are a few MB; anything
+#: beyond this is not a plausible photograph (and is read into memory whole).
+MAX_IMAGE_BYTES = 64 * 2**20
+
+#: Largest image accepted, in pixels (width x height, every frame of an animated GIF counted, as
+#: TensorFlow's GIF decoder decompresses them all), read from the header before decoding. 64
+#: megapixels (8000 x 8000) decode to 192 MB of RGB; ImageNet photos average 0.2 megapixels.
+MAX_IMAGE_PIXELS = 64_000_000
+
+#: The formats :func:`decode_image` accepts. ``tf.io.decode_image`` also reads WebP and JPEG XL,
+#: whose sizes this module does not parse, so those are refused rather than decoded unbounded.
+SUPPORTED_FORMATS = "JPEG, PNG, GIF or BMP"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,17 +106,183 @@ class AugmentConfig:
             raise UsageError("resize_methods must name at least one tf.image.resize method")
 
 
-def decode_image(encoded: tf.Tensor) -> tf.Tensor:
+def _unsigned(data: tf.Tensor, start: int, count: int, big_endian: bool = False) -> tf.Tensor:
+    """The ``count``-byte unsigned integer at ``data[start:]`` (int64 bytes) as int64."""
+    weights = [256**i for i in range(count)]
+    return tf.reduce_sum(data[start : start + count] * (weights[::-1] if big_endian else weights))
+
+
+def _header(encoded: tf.Tensor, length: int) -> tf.Tensor:
+    """The first ``length`` bytes as int64, zero-padded when the data is shorter."""
+    head = tf.cast(tf.io.decode_raw(tf.strings.substr(encoded, 0, length), tf.uint8), tf.int64)
+    return tf.pad(head, [[0, length - tf.size(head)]])
+
+
+def _gif_size(encoded: tf.Tensor):
+    """``(frames, width, height)`` of a GIF's canvas, walking its blocks.
+
+    TensorFlow decodes every frame, onto a canvas as large as the largest frame, so neither the
+    logical screen in the header nor the first frame bounds the memory. Extensions and image data
+    come as chains of sub-blocks of at most 255 bytes each, followed through their length bytes.
+    """
+    data = tf.io.decode_raw(encoded, tf.uint8)  # one byte each: reading never copies more
+    end = tf.size(data, out_type=tf.int64)
+
+    def window(position, count):  # reads past the end repeat the last byte; the walk then stops
+        index = tf.minimum(position + tf.range(count, dtype=tf.int64), end - 1)
+        return tf.cast(tf.gather(data, index), tf.int64)
+
+    def byte(position):
+        return tf.cast(tf.gather(data, tf.minimum(position, end - 1)), tf.int64)
+
+    def table_size(flags):  # a colour table follows when bit 7 is set: 3 * 2^(size + 1) bytes
+        size = 3 * tf.bitwise.left_shift(tf.constant(2, tf.int64), tf.bitwise.bitwise_and(flags, 7))
+        return tf.where(tf.bitwise.bitwise_and(flags, 0x80) > 0, size, tf.constant(0, tf.int64))
+
+    def skip_sub_blocks(position):  # to just past the chain's zero-length terminator
+        (last,) = tf.while_loop(
+            lambda p: tf.logical_and(p < end, byte(p) > 0),
+            lambda p: (p + 1 + byte(p),),
+            (position,),
+        )
+        return last + 1
+
+    def step(position, done, frames, width, height):
+        block = window(position, 10)
+        extension, image = tf.equal(block[0], 0x21), tf.equal(block[0], 0x2C)
+        # Image descriptor: left, top, width, height (little-endian 16 bit), flags, then the
+        # local colour table and the LZW code size byte; an extension: its label.
+        right = block[1] + 256 * block[2] + block[5] + 256 * block[6]
+        bottom = block[3] + 256 * block[4] + block[7] + 256 * block[8]
+        data_start = tf.where(extension, position + 2, position + 11 + table_size(block[9]))
+        block_or_image = tf.logical_or(extension, image)
+        following = tf.cond(block_or_image, lambda: skip_sub_blocks(data_start), lambda: end)
+        return (
+            following,
+            tf.logical_not(block_or_image),  # the trailer, or something unknown: stop
+            frames + tf.cast(image, tf.int64),
+            tf.where(image, tf.maximum(width, right), width),
+            tf.where(image, tf.maximum(height, bottom), height),
+        )
+
+    screen = window(6, 5)
+    _, _, frames, width, height = tf.while_loop(
+        lambda position, done, *_: tf.logical_and(tf.logical_not(done), position < end),
+        step,
+        (
+            13 + table_size(screen[4]),
+            tf.constant(False),
+            tf.constant(0, tf.int64),
+            screen[0] + 256 * screen[1],
+            screen[2] + 256 * screen[3],
+        ),
+    )
+    return tf.maximum(frames, 1), width, height
+
+
+def _image_size(encoded: tf.Tensor):
+    """``(format, frames, width, height)`` from the header; format 0 is unsupported."""
+    head = _header(encoded, 26)
+    magic = tf.strings.substr(encoded, 0, 8)
+    signatures = [b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM"]  # TF's own checks
+    matches = [tf.equal(tf.strings.substr(magic, 0, len(s)), s) for s in signatures]
+    kind = tf.reduce_max(
+        tf.stack([tf.where(m, i + 1, 0) for i, m in enumerate(matches)])
+    )  # signatures are disjoint: at most one matches
+    one = tf.constant(1, tf.int64)
+
+    def jpeg():  # the frame header (SOF), found by libjpeg without decoding any pixels
+        shape = tf.cast(tf.image.extract_jpeg_shape(encoded), tf.int64)
+        return one, shape[1], shape[0]
+
+    def png():  # IHDR, the first chunk: big-endian width and height
+        return one, _unsigned(head, 16, 4, big_endian=True), _unsigned(head, 20, 4, big_endian=True)
+
+    def bmp():  # BITMAPINFOHEADER: signed 32-bit width and height (negative: top-down rows)
+        def signed(start):
+            value = _unsigned(head, start, 4)
+            return tf.abs(tf.where(value >= 2**31, value - 2**32, value))
+
+        return one, signed(18), signed(22)
+
+    frames, width, height = tf.switch_case(
+        kind,
+        [lambda: (one * 0, one * 0, one * 0), jpeg, png, lambda: _gif_size(encoded), bmp],
+    )
+    return kind, frames, width, height
+
+
+def image_problem(
+    encoded: tf.Tensor, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS
+) -> tf.Tensor:
+    """Why ``encoded`` must not be decoded, as a scalar string tensor; empty when it may be.
+
+    Checks, without decoding, that the data is at most ``max_bytes`` long, is a JPEG, PNG, GIF or
+    BMP, and that its header's width x height (x frames, for a GIF) is at most ``max_pixels``.
+    Data the header check passes may still be corrupt: the decoder then fails on it.
+    """
+    if max_bytes < 1 or max_pixels < 1:
+        raise UsageError(
+            f"image size limits must be positive: max_bytes={max_bytes}, max_pixels={max_pixels}"
+        )
+    encoded = tf.convert_to_tensor(encoded, tf.string)
+    size = tf.cast(tf.strings.length(encoded), tf.int64)
+
+    def text(value):
+        return tf.strings.as_string(value)
+
+    def by_header():
+        kind, frames, width, height = _image_size(encoded)
+        dimensions = tf.strings.join([text(width), "x", text(height), " pixels"])
+        described = tf.where(
+            frames > 1, tf.strings.join([text(frames), " frames of ", dimensions]), dimensions
+        )
+        return tf.where(
+            tf.equal(kind, 0),
+            f"not a {SUPPORTED_FORMATS} image",
+            tf.where(
+                frames * width * height > max_pixels,
+                tf.strings.join(
+                    ["image is ", described, f", over the limit of {max_pixels} pixels"]
+                ),
+                "",
+            ),
+        )
+
+    return tf.cond(
+        size > max_bytes,
+        lambda: tf.strings.join(
+            ["image is ", text(size), f" bytes, over the limit of {max_bytes} bytes"]
+        ),
+        by_header,
+    )
+
+
+def decode_checked(encoded: tf.Tensor, problem: tf.Tensor) -> tf.Tensor:
+    """Decodes ``encoded`` if ``problem`` (from :func:`image_problem`) is empty; otherwise fails
+    with ``InvalidArgumentError`` carrying ``problem`` before anything is decoded."""
+    if tf.executing_eagerly() and problem.numpy():  # the message alone, not the assertion's
+        raise tf.errors.InvalidArgumentError(None, None, problem.numpy().decode())
+    check = tf.debugging.Assert(tf.equal(problem, ""), [problem])
+    with tf.control_dependencies([check]):
+        image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def decode_image(
+    encoded: tf.Tensor, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS
+) -> tf.Tensor:
     """Decodes JPEG/PNG/BMP/GIF bytes to a ``uint8`` RGB image ``[H, W, 3]``.
 
     ``tf.io.decode_image`` already handles grey -> RGB, RGBA -> RGB, CMYK
     JPEG -> RGB and picks the first GIF frame (``expand_animations=False``).
-    Invalid data raises ``InvalidArgumentError`` at run time; the data
-    pipeline skips and counts such files.
+    Invalid data, another format, or an image over ``max_bytes`` encoded bytes
+    or ``max_pixels`` pixels (see :func:`image_problem`) raises
+    ``InvalidArgumentError`` at run time; the data pipeline skips and counts
+    such files.
     """
-    image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
-    image.set_shape([None, None, 3])
-    return image
+    return decode_checked(encoded, image_problem(encoded, max_bytes, max_pixels))
 
 
 def _resize(image: tf.Tensor, image_size: int, method: str) -> tf.Tensor:
@@ -205,7 +389,11 @@ def train_transform(
 
 
 def decode_for_eval(
-    encoded: tf.Tensor, image_size: int, crop_fraction: float = DEFAULT_CROP_FRACTION
+    encoded: tf.Tensor,
+    image_size: int,
+    crop_fraction: float = DEFAULT_CROP_FRACTION,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> tf.Tensor:
     """Encoded bytes -> eval-preprocessed float32 image (for predict/export)."""
-    return eval_transform(decode_image(encoded), image_size, crop_fraction)
+    return eval_transform(decode_image(encoded, max_bytes, max_pixels), image_size, crop_fraction)

@@ -1,6 +1,8 @@
 """Tests of the data sources and pipeline (inception_keras.data, .shapes)."""
 
+import contextlib
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -174,6 +176,103 @@ def test_image_files_dataset_for_predict(tmp_path):
     assert stats.skipped_files() == [bad]
     with pytest.raises(ValueError, match="not found"):
         data.image_files_dataset([str(tmp_path / "nope.jpg")])
+
+
+@contextlib.contextmanager
+def time_limit(seconds):
+    """Fails the block after ``seconds`` (a listing that loops through links would never end)."""
+
+    def expire(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_links_are_followed_but_no_directory_is_listed_twice(tmp_path):
+    root = make_folder(str(tmp_path / "imgs"), per_class=2)
+    # Loops back into the tree: to the class folder itself, the root, another class, and a
+    # directory above the root (which holds the whole tree).
+    os.symlink(".", os.path.join(root, "apple", "self"))
+    os.symlink("..", os.path.join(root, "apple", "loop"))
+    os.symlink("../banana", os.path.join(root, "apple", "neighbour"))
+    os.makedirs(os.path.join(root, "cherry", "deep", "er"))
+    os.symlink("../../../..", os.path.join(root, "cherry", "deep", "er", "up"))
+    # A data set linked in from outside is followed, once, even when linked twice.
+    outside = tmp_path / "elsewhere"
+    _write(str(outside / "extra.png"), tf.io.encode_png(_image(COLOURS["banana"])).numpy())
+    os.symlink(outside, os.path.join(root, "banana", "linked"))
+    os.symlink(outside, os.path.join(root, "banana", "linked_again"))
+    os.symlink(outside / "extra.png", os.path.join(root, "banana", "file_link.png"))
+
+    with time_limit(60):
+        files = data.list_image_folder(root)
+    assert {name: len(paths) for name, paths in files.items()} == {
+        "apple": 2,
+        "banana": 4,  # its own two, one of the two linked folders, the linked file
+        "cherry": 2,
+    }
+    assert all(os.path.dirname(os.path.realpath(p)).endswith("apple") for p in files["apple"])
+    with time_limit(60):
+        loaded = data.load_data(folder_config(root, validation_fraction=0.0, augment=None))
+    images, labels = collect(loaded.train)
+    assert sorted(np.bincount(labels).tolist()) == [2, 2, 4] and loaded.train_examples == 8
+    for image, label in zip(images, labels):  # every image labelled with its own class
+        assert np.allclose(image.mean((0, 1)), COLOURS[loaded.class_names[label]], atol=6)
+
+    # predict's listing: the whole tree once (8 images), whatever the links.
+    with time_limit(60):
+        found, errors = data.expand_image_paths([root])
+    assert len(found) == len(set(found)) == 8 and not errors
+    assert len({os.path.realpath(path) for path in found}) == 7  # the linked file: a second name
+
+
+def test_only_regular_files_are_listed_or_read(tmp_path):
+    root = make_folder(str(tmp_path / "imgs"), per_class=2)
+    fifo = os.path.join(root, "apple", "pipe.png")
+    os.mkfifo(fifo)  # reading it would block until someone writes
+    os.symlink(os.devnull, os.path.join(root, "banana", "null.jpg"))
+    os.symlink("/dev/zero", os.path.join(root, "banana", "zero.jpg"))  # would never end
+    files = data.list_image_folder(root)
+    assert sum(map(len, files.values())) == 6 and fifo not in files["apple"]
+    found, errors = data.expand_image_paths([root, fifo, "/dev/zero"])
+    assert len(found) == 6
+    assert errors == {fifo: "not a regular file", "/dev/zero": "not a regular file"}
+    dataset, stats = data.image_files_dataset([fifo, *found], image_size=8)
+    assert sum(len(paths) for _, paths in dataset) == 6
+    assert stats.skipped_files() == [fifo] and stats.reasons() == {fifo: "not a regular file"}
+
+
+def test_pipelines_skip_and_count_images_over_the_limits(tmp_path):
+    root = make_folder(str(tmp_path / "imgs"), per_class=2)
+    big = os.path.join(root, "apple", "big.png")
+    noise = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    _write(big, tf.io.encode_png(noise).numpy())  # 1600 pixels, larger than the other files
+    loaded = data.load_data(folder_config(root, validation_fraction=0.0, max_image_pixels=1599))
+    assert len(collect(loaded.train)[1]) == 6
+    assert loaded.skipped_files() == [big]
+    assert loaded.decode_stats.reasons() == {
+        big: "image is 40x40 pixels, over the limit of 1599 pixels"
+    }
+    # Over the byte limit by its size on disk: refused without being read, still reported.
+    size = os.path.getsize(big)
+    loaded = data.load_data(folder_config(root, validation_fraction=0.0, max_image_bytes=size - 1))
+    assert len(collect(loaded.train)[1]) == 6 and loaded.train_examples == 7
+    assert loaded.decode_stats.reasons() == {
+        big: f"image is {size} bytes, over the limit of {size - 1} bytes"
+    }
+    # Evaluation's pipeline (whole images, several crops) too.
+    examples, _, stats = data.load_examples(
+        folder_config(root, validation_dir=root, max_image_pixels=1599)
+    )
+    assert len(list(examples)) == 6 and stats.skipped_files() == [big]
+    with pytest.raises(ValueError, match="max_image_pixels must be a positive integer"):
+        folder_config(root, max_image_pixels=0)
 
 
 # --------------------------------------------------------------------------

@@ -5,6 +5,7 @@ the tiny byte writers below (JPEG/PNG use TensorFlow's own encoders).
 """
 
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -125,6 +126,23 @@ def encode_flat_jpeg(blocks: np.ndarray, adobe_cmyk: bool = False) -> bytes:
     bits += "1" * ((-len(bits)) % 8)
     data = bytes(int(bits[i : i + 8], 2) for i in range(0, len(bits), 8))
     return out + data.replace(b"\xff", b"\xff\x00") + b"\xff\xd9"
+
+
+def png_bomb(side: int) -> bytes:
+    """A decompression bomb: a grey PNG of ``side`` x ``side`` zeros; 9000 pixels a side decode
+    to 81 MB (243 MB as RGB) from a file of about 80 kB."""
+    compressor = zlib.compressobj(9)
+    row = bytes(side + 1)  # filter byte + pixels
+    pixels = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+
+    def chunk(kind, payload):
+        crc = struct.pack(">I", zlib.crc32(kind + payload))
+        return struct.pack(">I", len(payload)) + kind + payload + crc
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 # --------------------------------------------------------------------------
@@ -271,3 +289,84 @@ def test_augment_config_validates():
         pp.AugmentConfig(area_range=(0.5, 0.1))
     with pytest.raises(ValueError, match="hue_delta"):
         pp.AugmentConfig(hue_delta=0.7)
+
+
+# --------------------------------------------------------------------------
+# Size limits, read from the header before decoding
+# --------------------------------------------------------------------------
+def _claiming(data: bytes, offset: int, fmt: str, *values) -> bytes:
+    """``data`` with the header fields at ``offset`` replaced: a file that claims another size."""
+    return data[:offset] + struct.pack(fmt, *values) + data[offset + struct.calcsize(fmt) :]
+
+
+def _problem(data: bytes, **limits) -> str:
+    return pp.image_problem(tf.constant(data), **limits).numpy().decode()
+
+
+def test_header_sizes_of_every_format_are_checked_against_the_limit():
+    png = tf.io.encode_png(RGB).numpy()
+    jpeg = encode_flat_jpeg(np.zeros((2, 3, 1), np.uint8))  # 16 x 24
+    bmp = encode_bmp(RGB)
+    cases = {  # format: (data, width, height)
+        "png": (png, 11, 9),
+        "jpeg": (jpeg, 24, 16),
+        "bmp": (bmp, 11, 9),
+        "gif": (encode_gif([RGB]), 11, 9),
+        "huge png": (_claiming(png, 16, ">II", 40000, 30000), 40000, 30000),
+        "huge jpeg": (
+            _claiming(jpeg, jpeg.index(b"\xff\xc0") + 5, ">HH", 60000, 50000),
+            50000,
+            60000,
+        ),
+        "huge top-down bmp": (_claiming(bmp, 18, "<ii", 20000, -9000), 20000, 9000),
+    }
+    for name, (data, width, height) in cases.items():
+        pixels = width * height
+        assert _problem(data, max_pixels=pixels) == "", name
+        assert _problem(data, max_pixels=pixels - 1) == (
+            f"image is {width}x{height} pixels, over the limit of {pixels - 1} pixels"
+        ), name
+    for name in ("huge png", "huge jpeg", "huge top-down bmp"):  # over the default limit too
+        assert "over the limit of 64000000 pixels" in _problem(cases[name][0]), name
+
+
+def test_gif_counts_every_frame_on_a_canvas_as_large_as_the_largest_frame():
+    frames = [RGB[:4, :5], 255 - RGB[:4, :5], RGB[4:8, :5]]
+    gif = encode_gif(frames)
+    assert _problem(gif, max_pixels=60) == ""
+    assert _problem(gif, max_pixels=59) == (
+        "image is 3 frames of 5x4 pixels, over the limit of 59 pixels"
+    )
+    # The logical screen claims 1x1, the frame is 5x4: TensorFlow decodes onto the larger canvas.
+    tiny_screen = _claiming(encode_gif(frames[:1]), 6, "<HH", 1, 1)
+    assert _problem(tiny_screen, max_pixels=19) == (
+        "image is 5x4 pixels, over the limit of 19 pixels"
+    )
+    assert np.array_equal(_decode(tiny_screen), frames[0])
+
+
+def test_decode_refuses_before_decoding_with_the_limit_named():
+    bomb = png_bomb(9000)
+    assert len(bomb) < 200_000
+    message = "image is 9000x9000 pixels, over the limit of 64000000 pixels"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        pp.decode_image(tf.constant(bomb))
+    # In a graph (tf.data, a SavedModel) the assertion carries the same message.
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        tf.function(pp.decode_for_eval)(tf.constant(bomb), 8)
+    png = tf.io.encode_png(RGB).numpy()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"image is {len(png)} bytes, over "):
+        pp.decode_image(tf.constant(png), max_bytes=len(png) - 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="over the limit of 98 pixels"):
+        pp.decode_image(tf.constant(png), max_pixels=98)
+    assert np.array_equal(pp.decode_image(tf.constant(png), len(png), 99).numpy(), RGB)
+
+
+def test_decode_refuses_formats_whose_size_is_not_checked():
+    # tf.io.decode_image also reads WebP and JPEG XL; their headers are not parsed here.
+    webp = b"RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00" + bytes(24)
+    assert _problem(webp) == "not a JPEG, PNG, GIF or BMP image"
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not a JPEG, PNG, GIF or BMP image"):
+        pp.decode_image(tf.constant(webp))
+    with pytest.raises(ValueError, match="must be positive"):
+        pp.image_problem(tf.constant(webp), max_pixels=0)
