@@ -1,14 +1,23 @@
 """Tests of inception_keras.export.saved_model: signatures, TF1/TF Serving loading, warm-up records,
-versioning and interrupted exports. One small random-weight GoogLeNet (64x64, 5 classes) is shared.
+versioning, interrupted and concurrent exports, the bytes signature's size limits. One small
+random-weight GoogLeNet (64x64, 5 classes) is shared; the newer tests use a tiny 8x8 classifier.
 """
 
 import hashlib
+import json
 import os
+import pathlib
+import shutil
+import socket
+import struct
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from _export_worker import tiny_model  # the model the concurrent-export processes write
 from tensorflow_serving.apis import prediction_log_pb2
 
 import inception_keras as ik
@@ -218,3 +227,127 @@ def test_bad_arguments(model, tmp_path):
     with pytest.raises(ValueError, match="softmax"):
         sm.export_saved_model(logits, tmp_path)
     assert not os.path.exists(tmp_path / "googlenet")
+
+
+# --------------------------------------------------------------------------
+# Bounded decoding in the bytes signature; concurrent and interrupted exports
+# --------------------------------------------------------------------------
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EXPORT_WORKER = ROOT / "tests" / "_export_worker.py"
+
+
+def test_bytes_signature_refuses_images_over_the_limits(tmp_path):
+    tiny = tiny_model(0)
+    default = tf.saved_model.load(sm.export_saved_model(tiny, tmp_path))
+    lowered = tf.saved_model.load(sm.export_saved_model(tiny, tmp_path, max_image_pixels=63))
+    png = tf.io.encode_png(picture(8, 8, seed=1)).numpy()  # 64 pixels
+    smaller = tf.io.encode_png(picture(7, 9, seed=2)).numpy()  # 63 pixels
+    # Claims 20000 x 20000 in its header: 1.2 GB as RGB if the decoder were let loose on it.
+    huge = png[:16] + struct.pack(">II", 20000, 20000) + png[24:]
+
+    def serve(loaded, *images):
+        return loaded.signatures["serving_bytes"](image_bytes=tf.constant(images))
+
+    assert serve(default, png, smaller)["probabilities"].shape == (2, 3)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match="image is 20000x20000 pixels, over the limit of 64000000 pixels",
+    ):
+        serve(default, png, huge)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="image is 8x8 pixels, over the limit of 63 pixels"
+    ):
+        serve(lowered, png)
+    assert serve(lowered, smaller)["probabilities"].shape == (1, 3)
+    with pytest.raises(ValueError, match="`max_image_bytes`"):
+        sm.export_saved_model(tiny, tmp_path, max_image_bytes=0)
+
+
+def test_concurrent_exports_take_distinct_versions(tmp_path):
+    """Two processes export at once without a version: each gets its own, holding its model."""
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    # The subprocesses must import this checkout's package, whatever is installed.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    logs = [open(tmp_path / f"export{seed}.log", "w+") for seed in (1, 2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(EXPORT_WORKER), str(tmp_path), str(sync), str(seed)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for seed, log in zip((1, 2), logs)
+    ]
+    try:
+        for proc in procs:
+            proc.wait(timeout=600)
+    finally:
+        for proc in procs:  # leave no process behind (only those started here)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    results = []
+    for proc, log in zip(procs, logs):
+        log.seek(0)
+        output = log.read()
+        log.close()
+        assert proc.returncode == 0, output[-3000:]
+        results.append(json.loads(output.strip().splitlines()[-1]))
+
+    assert sorted(os.path.basename(r["path"]) for r in results) == ["1", "2"]
+    assert sorted(os.listdir(tmp_path / "googlenet")) == ["1", "2"]  # no scratch folder left
+    probe = tf.fill([1, 8, 8, 3], 100.0)
+    for result in results:  # each version holds the model of the process that reported it
+        served = tf.saved_model.load(result["path"]).signatures["serving_default"](images=probe)
+        np.testing.assert_allclose(
+            served["probabilities"].numpy(), result["probabilities"], atol=1e-6
+        )
+    assert not np.allclose(results[0]["probabilities"], results[1]["probabilities"])
+
+
+def test_explicit_version_is_never_replaced_without_overwrite(tmp_path, monkeypatch):
+    tiny = tiny_model(0)
+    # Another process publishes version 1 while this export is being written.
+    other = sm.export_saved_model(tiny_model(1), tmp_path / "other")
+    before = dir_hashes(other)
+
+    def published_meanwhile(staged):
+        shutil.copytree(other, tmp_path / "googlenet" / "1")
+
+    with pytest.raises(ValueError, match="Version 1 of 'googlenet' already exists"):
+        sm.export_saved_model(tiny, tmp_path, version=1, before_publish=published_meanwhile)
+    assert dir_hashes(tmp_path / "googlenet" / "1") == before
+    assert os.listdir(tmp_path / "googlenet") == ["1"]
+    # Without a version the next free one is taken instead.
+    path = sm.export_saved_model(tiny, tmp_path, before_publish=lambda staged: None)
+    assert os.path.basename(path) == "2" and dir_hashes(tmp_path / "googlenet" / "1") == before
+
+
+def test_stale_scratch_folders_are_removed_and_live_ones_kept(tmp_path):
+    model_dir = tmp_path / "googlenet"
+    model_dir.mkdir()
+    host = socket.gethostname()
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(finished.stdout)  # a process that has exited
+    dead = model_dir / f".tmp-export-{host}-{dead_pid}-abc123"
+    live = model_dir / f".tmp-export-{host}-{os.getpid()}-def456"  # this very process
+    remote = model_dir / ".tmp-export-elsewhere.example-1-ghi789"  # another machine's
+    ancient = model_dir / ".tmp-export-oldstyle"  # no owner recorded, two days old
+    for folder in (dead, live, remote, ancient):
+        (folder / "export" / "variables").mkdir(parents=True)
+        (folder / "export" / "saved_model.pb").write_bytes(b"half written")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(ancient, (two_days_ago, two_days_ago))
+
+    path = sm.export_saved_model(tiny_model(0), tmp_path)
+    assert os.path.basename(path) == "1"  # none of them was taken for a version
+    assert sorted(os.listdir(model_dir)) == sorted(["1", live.name, remote.name])
+    assert (live / "export" / "saved_model.pb").read_bytes() == b"half written"

@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 import inception_keras
+from inception_keras import preprocessing
 from inception_keras.data import DataConfig, expand_image_paths, image_files_dataset, load_data
 from inception_keras.errors import UsageError
 from inception_keras.export import onnx, saved_model, tflite
@@ -51,6 +52,8 @@ def export(
     overwrite=False,
     source=None,
     training_config=None,
+    max_image_bytes=preprocessing.MAX_IMAGE_BYTES,
+    max_image_pixels=preprocessing.MAX_IMAGE_PIXELS,
 ):
     """Exports ``model``'s inference model in ``formats`` into ``base_dir/name/<version>/``.
 
@@ -66,6 +69,8 @@ def export(
         onnx_opset: ONNX opset.
         source: where the weights came from (a checkpoint path), for the manifest.
         training_config: the run's configuration, for the manifest.
+        max_image_bytes, max_image_pixels: limits of the SavedModel's ``serving_bytes``
+            signature (see :func:`inception_keras.preprocessing.image_problem`).
 
     Returns:
         The version directory.
@@ -107,6 +112,8 @@ def export(
         class_names=class_names,
         overwrite=overwrite,
         before_publish=write_other_formats,
+        max_image_bytes=max_image_bytes,
+        max_image_pixels=max_image_pixels,
     )
 
 

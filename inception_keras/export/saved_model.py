@@ -16,7 +16,9 @@ Signatures:
 * ``serving_bytes``: ``image_bytes`` string ``[batch]`` of encoded JPEG/PNG/BMP/GIF -> the same
   outputs. The ``_bytes`` suffix makes TF Serving's REST API base64-decode ``{"b64": ...}`` values.
   Decoding, central crop and resize run in the graph through
-  :func:`inception_keras.preprocessing.decode_for_eval`, the same code evaluation uses.
+  :func:`inception_keras.preprocessing.decode_for_eval`, the same code evaluation uses. An image
+  over the byte or pixel limit (read from its header, before decoding) fails its request with
+  ``InvalidArgumentError`` naming the limit instead of allocating.
 
 Why ``tf.Module`` + ``tf.function`` rather than Keras' ``ExportArchive``: the export needs an
 asset-backed lookup table, exact signature input/output names and control over which variable
@@ -27,11 +29,14 @@ does not restore, see :class:`_ServingModule`); a plain ``tf.Module`` does all t
 from __future__ import annotations
 
 import ctypes
+import errno
 import numbers
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import time
 
 import keras
 import numpy as np
@@ -47,7 +52,12 @@ SERVING_BYTES = "serving_bytes"
 BYTES_INPUT = "image_bytes"  # must end in "_bytes" for TF Serving's REST base64 decoding
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # TF Serving loads only all-digit directory names, so anything starting with "." is invisible to it.
+# A scratch folder is named after its owner, ".tmp-export-<host>-<pid>-<random>", so the next export
+# can tell a killed export's leftovers from a live one's.
 _TMP_PREFIX = ".tmp-export-"
+# Older than this, a scratch folder is taken as abandoned whoever made it (a reused pid, another
+# host sharing the directory, or a folder from before owners were recorded): no export takes a day.
+STALE_SCRATCH_SECONDS = 24 * 3600
 
 
 def export_saved_model(
@@ -60,6 +70,8 @@ def export_saved_model(
     crop_fraction=preprocessing.DEFAULT_CROP_FRACTION,
     overwrite=False,
     before_publish=None,
+    max_image_bytes=preprocessing.MAX_IMAGE_BYTES,
+    max_image_pixels=preprocessing.MAX_IMAGE_PIXELS,
 ):
     """Exports the inference model of ``model`` as ``base_dir/name/<version>/`` for TF Serving.
 
@@ -68,14 +80,19 @@ def export_saved_model(
             aux heads, if any, are stripped (:func:`inception_keras.model.inference_model`).
         base_dir: directory holding one sub-directory per model name.
         name: model name (TF Serving's ``model_name``).
-        version: positive integer; default the next free version (1 in an empty directory).
+        version: positive integer; default the next free version (1 in an empty directory),
+            claimed when the finished export is renamed into place, so concurrent exports get
+            distinct versions.
         class_names: optional sequence of ``classes`` names, shipped as ``assets/class_names.txt``
             and mapped from the top-k ids into the ``top_k_labels`` output.
         top_k: number of top classes returned (capped at the number of classes).
         crop_fraction: central-crop fraction of the ``serving_bytes`` preprocessing.
-        overwrite: replace an existing version (atomically) instead of raising.
+        overwrite: replace an existing version (atomically) instead of raising. Without it an
+            existing version is never replaced, even one another process publishes meanwhile.
         before_publish: optional ``callable(staged_dir)`` that adds files (other formats, a
             manifest) to the version before it is moved into place, so they appear with it.
+        max_image_bytes, max_image_pixels: the ``serving_bytes`` signature refuses larger
+            encoded images, or images whose header gives more pixels, before decoding them.
 
     Returns:
         The path of the version directory.
@@ -91,6 +108,12 @@ def export_saved_model(
     if not 0 < crop_fraction <= 1:
         raise UsageError(f"`crop_fraction` must be in (0, 1]; got {crop_fraction!r}.")
     class_names = _check_class_names(class_names, classes)
+    for label, limit in (
+        ("max_image_bytes", max_image_bytes),
+        ("max_image_pixels", max_image_pixels),
+    ):
+        if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1:
+            raise UsageError(f"`{label}` must be a positive integer; got {limit!r}.")
     if (
         not isinstance(name, str)
         or not name
@@ -106,17 +129,13 @@ def export_saved_model(
 
     model_dir = os.path.join(os.fspath(base_dir), name)
     os.makedirs(model_dir, exist_ok=True)
-    if version is None:
-        # TF Serving's versions are the all-digit sub-directories; temp dirs never count.
-        version = max((int(d) for d in os.listdir(model_dir) if d.isdigit()), default=0) + 1
-    target = os.path.join(model_dir, str(int(version)))
-    if os.path.exists(target) and not overwrite:
-        raise UsageError(
-            f"Version {version} of {name!r} already exists at {target}; pass overwrite=True to "
-            "replace it or another `version`."
-        )
+    _remove_stale_scratch(model_dir)
+    if version is not None and not overwrite:  # fail before the work; checked again at the end
+        target = os.path.join(model_dir, str(int(version)))
+        if os.path.exists(target):
+            raise _version_exists(name, version, target)
 
-    scratch = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=model_dir)
+    scratch = tempfile.mkdtemp(prefix=_scratch_prefix(), dir=model_dir)
     try:
         staged = os.path.join(scratch, "export")
         asset_path = None
@@ -126,16 +145,83 @@ def export_saved_model(
             with open(asset_path, "w", encoding="utf-8") as f:
                 f.write("".join(n + "\n" for n in class_names))
         module = _ServingModule(
-            model, image_size, min(int(top_k), classes), crop_fraction, asset_path, classes
+            model,
+            image_size,
+            min(int(top_k), classes),
+            crop_fraction,
+            asset_path,
+            classes,
+            (int(max_image_bytes), int(max_image_pixels)),
         )
         tf.saved_model.save(module, staged, signatures=module.signatures())
         _write_warmup_requests(staged, name, image_size)
         if before_publish is not None:
             before_publish(staged)
-        _move_into_place(staged, target, scratch)
+        return _publish(staged, model_dir, name, version, overwrite, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return target
+
+
+def _version_exists(name, version, target):
+    return UsageError(
+        f"Version {version} of {name!r} already exists at {target}; pass overwrite=True to "
+        "replace it or another `version`."
+    )
+
+
+def _publish(staged, model_dir, name, version, overwrite, scratch):
+    """Moves the finished export to its version directory and returns that directory.
+
+    The version number is claimed by the rename itself, which fails if the directory exists: of
+    two concurrent exports only one can take a number, and the other moves on to the next one.
+    """
+    if version is not None:
+        target = os.path.join(model_dir, str(int(version)))
+        if overwrite:
+            _move_into_place(staged, target, scratch)
+        elif not _rename_exclusive(staged, target):
+            raise _version_exists(name, version, target)
+        return target
+    while True:
+        # TF Serving's versions are the all-digit sub-directories; scratch folders never count.
+        taken = (int(d) for d in os.listdir(model_dir) if d.isdigit())
+        target = os.path.join(model_dir, str(max(taken, default=0) + 1))
+        if _rename_exclusive(staged, target):
+            return target
+
+
+def _scratch_prefix():
+    return f"{_TMP_PREFIX}{socket.gethostname()}-{os.getpid()}-"
+
+
+def _is_abandoned(path, name):
+    """Whether the scratch folder ``path`` (named ``name``) belongs to no running export."""
+    try:
+        age = time.time() - os.lstat(path).st_mtime
+    except FileNotFoundError:
+        return False  # already gone: its owner finished or another export removed it
+    if age > STALE_SCRATCH_SECONDS:
+        return True
+    owner = name[len(_TMP_PREFIX) :].rpartition("-")[0]  # drop mkdtemp's random suffix
+    host, _, pid = owner.rpartition("-")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's, or an unknown owner: only its age can tell
+    try:
+        os.kill(int(pid), 0)  # signal 0 checks that the process exists, nothing is sent
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, owned by another user
+        return False
+    return False
+
+
+def _remove_stale_scratch(model_dir):
+    """Deletes the scratch folders in ``model_dir`` left by exports that were killed (their
+    process is gone, or they are older than ``STALE_SCRATCH_SECONDS``); a running export's folder
+    is left alone."""
+    for entry in os.scandir(model_dir):
+        if entry.name.startswith(_TMP_PREFIX) and _is_abandoned(entry.path, entry.name):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _check_model(model):
@@ -179,7 +265,7 @@ def _check_class_names(class_names, classes):
 class _ServingModule(tf.Module):
     """The model plus its serving functions; everything it tracks goes into the SavedModel."""
 
-    def __init__(self, model, image_size, k, crop_fraction, class_names_path, classes):
+    def __init__(self, model, image_size, k, crop_fraction, class_names_path, classes, limits):
         super().__init__()
         # Track the tf.Variables inside the Keras variables, not the Keras model: Keras 3's variable
         # wrapper saves itself as a fresh copy ("Variable_N") that the TF1 loader TF Serving uses
@@ -191,6 +277,7 @@ class _ServingModule(tf.Module):
         self._image_size = image_size
         self._k = k
         self._crop_fraction = crop_fraction
+        self._limits = limits  # (max bytes, max pixels) of one encoded image
         self.class_names = None
         self.labels = None
         if class_names_path is not None:
@@ -239,7 +326,9 @@ class _ServingModule(tf.Module):
     def _serve_bytes(self, image_bytes):
         size = self._image_size
         images = tf.map_fn(
-            lambda encoded: preprocessing.decode_for_eval(encoded, size, self._crop_fraction),
+            lambda encoded: preprocessing.decode_for_eval(
+                encoded, size, self._crop_fraction, *self._limits
+            ),
             image_bytes,
             fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
         )
@@ -290,8 +379,7 @@ def _move_into_place(staged, target, scratch):
     Without an atomic exchange the old version is first renamed into ``scratch``: a server polling
     in that instant may briefly see the version missing, but nothing is ever half-written.
     """
-    if not os.path.exists(target):
-        os.rename(staged, target)
+    if _rename_exclusive(staged, target):
         return
     if _exchange(staged, target):
         return
@@ -304,16 +392,52 @@ def _move_into_place(staged, target, scratch):
         raise
 
 
-def _exchange(a, b):
-    """Atomically swaps two paths with Linux ``renameat2``; False where that is unavailable."""
+_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2  # <linux/fs.h>
+
+
+def _renameat2(a, b, flags):
+    """Linux ``renameat2(a, b, flags)``: 0 on success, else the errno (``ENOSYS`` where the call
+    is unavailable: another system, an old C library)."""
     if not sys.platform.startswith("linux"):
-        return False
+        return errno.ENOSYS
     libc = ctypes.CDLL(None, use_errno=True)
     renameat2 = getattr(libc, "renameat2", None)
     if renameat2 is None:
+        return errno.ENOSYS
+    at_fdcwd = -100  # <fcntl.h> AT_FDCWD
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), flags) == 0:
+        return 0
+    return ctypes.get_errno()
+
+
+def _exchange(a, b):
+    """Atomically swaps two paths with Linux ``renameat2``; False where that is unavailable."""
+    return _renameat2(a, b, _RENAME_EXCHANGE) == 0
+
+
+def _rename_exclusive(source, target):
+    """Renames the directory ``source`` to ``target`` unless ``target`` exists (then False).
+
+    Atomic, so of two processes claiming one ``target`` exactly one succeeds: Linux
+    ``renameat2(RENAME_NOREPLACE)``, elsewhere (or on a file system without it) a plain rename,
+    which fails onto a non-empty directory - and a version directory is never empty.
+    """
+    error = _renameat2(source, target, _RENAME_NOREPLACE)
+    if error == 0:
+        return True
+    if error == errno.EEXIST:
         return False
-    at_fdcwd, rename_exchange = -100, 2  # <fcntl.h> AT_FDCWD, <linux/fs.h> RENAME_EXCHANGE
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+    if error not in (errno.ENOSYS, errno.EINVAL):  # EINVAL: the file system lacks the flag
+        raise OSError(error, os.strerror(error), target)
+    try:
+        os.rename(source, target)
+    except (FileExistsError, NotADirectoryError):
+        return False
+    except OSError as failure:
+        if failure.errno == errno.ENOTEMPTY:
+            return False
+        raise
+    return True
 
 
 class SavedModelRunner:
