@@ -180,36 +180,51 @@ def _gif_size(encoded: tf.Tensor):
     return tf.maximum(frames, 1), width, height
 
 
-def _image_size(encoded: tf.Tensor):
-    """``(format, frames, width, height)`` from the header; format 0 is unsupported."""
+# Just the markers tf.image.extract_jpeg_shape reads (start, a 1x1 frame, a scan, end), given to it
+# in place of data that is not a JPEG: the check then needs no branch for JPEGs, and in a tf.data
+# pipeline every branch costs each image, taken or not.
+_ONE_PIXEL_JPEG = (
+    b"\xff\xd8\xff\xc0\x00\x0b\x08\x00\x01\x00\x01\x01\x01\x11\x00"
+    b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00\xff\xd9"
+)
+
+
+def _image_size(encoded: tf.Tensor, readable: tf.Tensor):
+    """``(format, frames, width, height)`` from the header; format 0 is unsupported. Where
+    ``readable`` is false (data over the byte limit) only the first bytes are looked at."""
     head = _header(encoded, 26)
     magic = tf.strings.substr(encoded, 0, 8)
     signatures = [b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM"]  # TF's own checks
-    matches = [tf.equal(tf.strings.substr(magic, 0, len(s)), s) for s in signatures]
-    kind = tf.reduce_max(
-        tf.stack([tf.where(m, i + 1, 0) for i, m in enumerate(matches)])
-    )  # signatures are disjoint: at most one matches
-    one = tf.constant(1, tf.int64)
+    jpeg, _, gif, _ = matches = [
+        tf.equal(tf.strings.substr(magic, 0, len(s)), s) for s in signatures
+    ]
+    # The signatures are disjoint: at most one matches.
+    kind = tf.reduce_max(tf.stack([tf.where(m, i + 1, 0) for i, m in enumerate(matches)]))
 
-    def jpeg():  # the frame header (SOF), found by libjpeg without decoding any pixels
-        shape = tf.cast(tf.image.extract_jpeg_shape(encoded), tf.int64)
-        return one, shape[1], shape[0]
-
-    def png():  # IHDR, the first chunk: big-endian width and height
-        return one, _unsigned(head, 16, 4, big_endian=True), _unsigned(head, 20, 4, big_endian=True)
-
-    def bmp():  # BITMAPINFOHEADER: signed 32-bit width and height (negative: top-down rows)
-        def signed(start):
-            value = _unsigned(head, start, 4)
-            return tf.abs(tf.where(value >= 2**31, value - 2**32, value))
-
-        return one, signed(18), signed(22)
-
-    frames, width, height = tf.switch_case(
-        kind,
-        [lambda: (one * 0, one * 0, one * 0), jpeg, png, lambda: _gif_size(encoded), bmp],
+    # JPEG: the frame header (SOF), found by libjpeg without decoding any pixels.
+    jpeg_shape = tf.image.extract_jpeg_shape(
+        tf.where(tf.logical_and(jpeg, readable), encoded, _ONE_PIXEL_JPEG)
     )
-    return kind, frames, width, height
+    jpeg_shape = tf.cast(jpeg_shape, tf.int64)
+
+    # BMP: BITMAPINFOHEADER's signed 32-bit width and height (negative: top-down rows).
+    def signed(start):
+        value = _unsigned(head, start, 4)
+        return tf.abs(tf.where(value >= 2**31, value - 2**32, value))
+
+    zero = tf.constant(0, tf.int64)
+    gif_frames, gif_width, gif_height = tf.cond(
+        tf.logical_and(gif, readable), lambda: _gif_size(encoded), lambda: (zero, zero, zero)
+    )
+    # Candidates in the order of ``signatures``, after 0 for an unsupported format; PNG's come
+    # from IHDR, the first chunk (big-endian).
+    width = tf.stack(
+        [zero, jpeg_shape[1], _unsigned(head, 16, 4, big_endian=True), gif_width, signed(18)]
+    )[kind]
+    height = tf.stack(
+        [zero, jpeg_shape[0], _unsigned(head, 20, 4, big_endian=True), gif_height, signed(22)]
+    )[kind]
+    return kind, tf.where(gif, gif_frames, 1), width, height
 
 
 def image_problem(
@@ -227,35 +242,34 @@ def image_problem(
         )
     encoded = tf.convert_to_tensor(encoded, tf.string)
     size = tf.cast(tf.strings.length(encoded), tf.int64)
+    kind, frames, width, height = _image_size(encoded, size <= max_bytes)
+    over_bytes, unsupported = size > max_bytes, tf.equal(kind, 0)
+    over_pixels = frames * width * height > max_pixels
 
-    def text(value):
-        return tf.strings.as_string(value)
-
-    def by_header():
-        kind, frames, width, height = _image_size(encoded)
+    def explain():  # only for a refused image: formatting costs each image otherwise
+        text = tf.strings.as_string
         dimensions = tf.strings.join([text(width), "x", text(height), " pixels"])
-        described = tf.where(
-            frames > 1, tf.strings.join([text(frames), " frames of ", dimensions]), dimensions
-        )
+        if_frames = tf.strings.join([text(frames), " frames of ", dimensions])
         return tf.where(
-            tf.equal(kind, 0),
-            f"not a {SUPPORTED_FORMATS} image",
+            over_bytes,
+            tf.strings.join(
+                ["image is ", text(size), f" bytes, over the limit of {max_bytes} bytes"]
+            ),
             tf.where(
-                frames * width * height > max_pixels,
+                unsupported,
+                f"cannot be decoded as an image: not {SUPPORTED_FORMATS} data",
                 tf.strings.join(
-                    ["image is ", described, f", over the limit of {max_pixels} pixels"]
+                    [
+                        "image is ",
+                        tf.where(frames > 1, if_frames, dimensions),
+                        f", over the limit of {max_pixels} pixels",
+                    ]
                 ),
-                "",
             ),
         )
 
-    return tf.cond(
-        size > max_bytes,
-        lambda: tf.strings.join(
-            ["image is ", text(size), f" bytes, over the limit of {max_bytes} bytes"]
-        ),
-        by_header,
-    )
+    refused = tf.reduce_any([over_bytes, unsupported, over_pixels])
+    return tf.cond(refused, explain, lambda: tf.constant(""))
 
 
 def decode_checked(encoded: tf.Tensor, problem: tf.Tensor) -> tf.Tensor:

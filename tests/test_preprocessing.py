@@ -365,8 +365,11 @@ def test_decode_refuses_before_decoding_with_the_limit_named():
 def test_decode_refuses_formats_whose_size_is_not_checked():
     # tf.io.decode_image also reads WebP and JPEG XL; their headers are not parsed here.
     webp = b"RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00" + bytes(24)
-    assert _problem(webp) == "not a JPEG, PNG, GIF or BMP image"
-    with pytest.raises(tf.errors.InvalidArgumentError, match="not a JPEG, PNG, GIF or BMP image"):
+    assert _problem(webp) == "cannot be decoded as an image: not JPEG, PNG, GIF or BMP data"
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match="cannot be decoded as an image: not JPEG, PNG, GIF or BMP data",
+    ):
         pp.decode_image(tf.constant(webp))
     with pytest.raises(ValueError, match="must be positive"):
         pp.image_problem(tf.constant(webp), max_pixels=0)
