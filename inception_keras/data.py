@@ -14,10 +14,11 @@ Sources (picked from :attr:`DataConfig.dataset`):
 
 Every source becomes ``(key, encoded bytes or path, label)`` elements, which
 go through the same steps: shuffle -> read + decode (parallel, counted) ->
-skip undecodable files -> optional cache -> augment (train) or central crop
-(validation) -> batch -> prefetch. Batches are ``(float32 [B, S, S, 3] in
-[0, 255], int32 [B])``; the transforms come from
-:mod:`inception_keras.preprocessing`, shared with predict and export.
+skip undecodable files and images over the size limits (read from their
+headers before decoding, see :class:`DataConfig`) -> optional cache ->
+augment (train) or central crop (validation) -> batch -> prefetch. Batches
+are ``(float32 [B, S, S, 3] in [0, 255], int32 [B])``; the transforms come
+from :mod:`inception_keras.preprocessing`, shared with predict and export.
 
 Typical use::
 
