@@ -29,56 +29,15 @@ import numpy as np
 import tensorflow as tf
 
 from inception_keras import pretrained
-from inception_keras.data import load_data
+from inception_keras.data import DataConfig, load_data
 from inception_keras.distribute import STRATEGIES, is_chief, make_strategy, with_auto_shard
 from inception_keras.errors import UsageError
 from inception_keras.files import DATA_CONFIG_FILE, TRAIN_CONFIG_FILE
 from inception_keras.model import AUX_LOSS_WEIGHT, OUTPUT_NAMES, GoogLeNet
+from inception_keras.preprocessing import AugmentConfig
+from inception_keras.recipes import PRESETS, RECIPE_DEFAULTS, RECIPES
 
-RECIPES = ("paper", "modern")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-# Per-recipe defaults; any field left None in TrainConfig takes its recipe's value.
-RECIPE_DEFAULTS = {
-    "paper": dict(
-        optimizer="sgd",
-        learning_rate=0.01,
-        weight_decay=0.0,
-        label_smoothing=0.0,
-        warmup_epochs=0.0,
-    ),
-    "modern": dict(
-        optimizer="adamw",
-        learning_rate=2e-3,
-        weight_decay=0.05,
-        label_smoothing=0.1,
-        warmup_epochs=1.0,
-    ),
-}
-
-
-# Named starting points for ``inception-keras train --preset NAME``: option values that flags given
-# on the command line override. "quickstart" fits the 2-core CPU budget of ./scripts/quickstart.sh:
-# the BatchNorm variant at 64 px, AdamW with a short warm-up and cosine decay, crops of at least
-# half the image so the figure stays in view, an EMA short enough for ~800 steps, 4 steps per
-# tf.function call (measured ~8% faster here). 4 epochs instead of 5 reached only 81%.
-PRESETS = {
-    "quickstart": dict(
-        dataset="shapes/64px",
-        data_dir="runs/tfds",
-        cache=True,
-        variant="bn",
-        image_size=64,
-        batch_size=64,
-        epochs=5,
-        recipe="modern",
-        learning_rate=3e-3,
-        warmup_epochs=0.5,
-        ema_momentum=0.99,
-        min_crop_area=0.5,
-        steps_per_execution=4,
-        output_dir="runs/quickstart",
-    ),
-}
 
 
 @dataclasses.dataclass
@@ -108,6 +67,8 @@ class TrainConfig:
         strategy: ``auto`` (all local GPUs when there are several), ``default``, ``mirrored``
             or ``multi-worker`` (hosts from ``TF_CONFIG``); the batch size is global.
         steps_per_execution: train steps per ``tf.function`` call.
+        steps_per_epoch: training steps per epoch; unset: one pass over the training set (an
+            endless ``shapes_stream`` needs it).
         output_dir: checkpoints, logs and the resume backup go here.
         seed: seeds weights and data order.
         weights: fine-tune from these weights: ``"bvlc"``, ``"slim"`` (published ImageNet
@@ -139,6 +100,7 @@ class TrainConfig:
     jit_compile: bool = False
     strategy: str = "auto"
     steps_per_execution: int = 1
+    steps_per_epoch: int | None = None
     output_dir: str = "runs/googlenet"
     seed: int = 0
     weights: str | None = None
@@ -162,6 +124,8 @@ class TrainConfig:
             raise UsageError(f"`ema_momentum` must be in (0, 1); got {self.ema_momentum}.")
         if self.strategy not in STRATEGIES:
             raise UsageError(f"`strategy` must be one of {STRATEGIES}; got {self.strategy!r}.")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise UsageError(f"`steps_per_epoch` must be at least 1; got {self.steps_per_epoch}.")
         if not self.learning_rate > 0:
             raise UsageError(f"`learning_rate` must be > 0; got {self.learning_rate}.")
         if self.freeze_until and not self.weights:
@@ -380,7 +344,8 @@ def fit(
         num_classes: number of classes.
         class_names: optional names, written next to the checkpoints.
         batch_size: global batch size (for the throughput figure); read from the data if None.
-        steps_per_epoch: steps per epoch; needed for endless (streamed) training sets.
+        steps_per_epoch: overrides ``config.steps_per_epoch``; needed for endless (streamed)
+            training sets.
         train_examples: size of the training set, for the schedule when its length is unknown.
         strategy: a ``tf.distribute.Strategy`` (default: the current one); batches are global.
         extra_callbacks: more Keras callbacks, run after the package's own.
@@ -396,6 +361,8 @@ def fit(
     ``seed``.
     """
     strategy = strategy or tf.distribute.get_strategy()
+    if steps_per_epoch is None:
+        steps_per_epoch = config.steps_per_epoch
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         train_dataset, val_dataset = with_auto_shard(train_dataset), with_auto_shard(val_dataset)
         if not is_chief(strategy):
@@ -443,7 +410,7 @@ def fit(
         model = GoogLeNet(
             input_shape=(config.image_size, config.image_size, 3),
             classes=num_classes,
-            aux_logits=True,
+            include_aux=True,
             variant=config.variant,
         )
         if config.weights:
@@ -487,14 +454,72 @@ def fit(
     )
 
 
-def train(config, data_config, steps_per_epoch=None, verbose="auto"):
-    """Loads the data described by ``data_config`` and trains (see :func:`fit`).
+def run_configs(preset=None, config=None, data_config=None, **options):
+    """A run's :class:`TrainConfig` and :class:`~inception_keras.data.DataConfig`, from one place.
 
-    ``data_config.image_size`` and ``seed`` are taken from ``config`` so the two agree.
+    Values are taken, later ones winning, from: the dataclasses' defaults, ``config`` and
+    ``data_config`` if given, the named ``preset`` (see :mod:`inception_keras.recipes`), and
+    ``options``. Each option names a field of ``TrainConfig``, ``DataConfig`` or
+    :class:`~inception_keras.preprocessing.AugmentConfig` (``area_range=(0.5, 1.0)``,
+    ``flip=False`` ...); ``augment=False`` trains without augmentation. ``image_size`` and
+    ``seed`` set both configs, so the model and the data agree. Unset recipe fields
+    (``learning_rate``, ``optimizer`` ...) take the recipe's defaults.
     """
+    if preset is not None and preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}.")
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    data_fields = {f.name for f in dataclasses.fields(DataConfig)}
+    augment_fields = {f.name for f in dataclasses.fields(AugmentConfig)}
+    values = {**PRESETS.get(preset, {}), **options}
+    unknown = sorted(set(values) - train_fields - data_fields - augment_fields)
+    if unknown:
+        raise UsageError(f"unknown training option(s): {', '.join(unknown)}.")
+
+    def pick(fields, base):
+        start = {f: getattr(base, f) for f in fields} if base is not None else {}
+        return {**start, **{f: values[f] for f in fields if f in values}}
+
+    augment = values.get("augment", data_config.augment if data_config else AugmentConfig())
+    augment_values = pick(augment_fields, None)
+    if augment is not None and augment is not False:
+        base = augment if isinstance(augment, AugmentConfig) else AugmentConfig()
+        augment = dataclasses.replace(base, **augment_values)
+    else:
+        if augment_values:
+            raise UsageError(
+                f"augmentation option(s) {', '.join(sorted(augment_values))} given with "
+                "augmentation off."
+            )
+        augment = None
+    train_values = pick(train_fields, config)
+    if config is not None and "recipe" in values and values["recipe"] != config.recipe:
+        # The base config holds its recipe's defaults; a new recipe brings its own.
+        for name in RECIPE_DEFAULTS[config.recipe]:
+            if name not in values:
+                train_values[name] = None
+    config = TrainConfig(**train_values)
+    data_values = pick(data_fields - {"augment", "image_size", "seed"}, data_config)
+    data_config = DataConfig(
+        **data_values, augment=augment, image_size=config.image_size, seed=config.seed
+    )
+    return config, data_config
+
+
+def train(
+    config=None, data_config=None, steps_per_epoch=None, verbose="auto", *, preset=None, **options
+):
+    """Loads the data and trains (see :func:`fit`): the whole ``inception-keras train``.
+
+    ``ik.train(preset="quickstart")``, ``ik.train(dataset="tf_flowers", epochs=10)`` or
+    ``ik.train(TrainConfig(...), DataConfig(...))``; how ``config``, ``data_config``,
+    ``preset`` and ``options`` combine is :func:`run_configs`'s. ``steps_per_epoch`` is the
+    same as the option of that name.
+    """
+    if steps_per_epoch is not None:
+        options["steps_per_epoch"] = steps_per_epoch
+    config, data_config = run_configs(preset, config, data_config, **options)
     # A multi-worker strategy must exist before TensorFlow runs any operation: make it first.
     strategy = make_strategy(config.strategy)
-    data_config = dataclasses.replace(data_config, image_size=config.image_size, seed=config.seed)
     data = load_data(data_config)
     # Export reads it back for int8 calibration images from the same data set.
     os.makedirs(config.output_dir, exist_ok=True)
@@ -511,7 +536,6 @@ def train(config, data_config, steps_per_epoch=None, verbose="auto"):
         data.num_classes,
         class_names=data.class_names,
         batch_size=data_config.batch_size,
-        steps_per_epoch=steps_per_epoch,
         train_examples=data.train_examples,
         strategy=strategy,
         verbose=verbose,

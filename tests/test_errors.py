@@ -34,3 +34,19 @@ def test_cli_keeps_the_traceback_of_a_bug(monkeypatch):
     monkeypatch.setattr(cli, "_summary", broken)
     with pytest.raises(ValueError, match="internal error"):
         cli.main(["summary"])
+
+
+def test_renamed_arguments_still_work_with_a_warning():
+
+    from inception_keras.evaluation import multi_crop
+    from inception_keras.model import GoogLeNet
+
+    with pytest.warns(DeprecationWarning, match="`aux_logits` is deprecated: use `include_aux`"):
+        model = GoogLeNet(input_shape=(64, 64, 3), classes=3, aux_logits=True)
+    assert model.output_names == ["predictions", "aux1", "aux2"]
+    image = tf.zeros([80, 80, 3])
+    with pytest.warns(DeprecationWarning, match="central_fraction"):
+        old = multi_crop(image, crops=1, input_size=32, central_fraction=0.5)
+    assert old.shape == (1, 32, 32, 3)
+    with pytest.raises(TypeError, match="both `central_fraction` and `crop_fraction`"):
+        multi_crop(image, central_fraction=0.5, crop_fraction=0.5)

@@ -156,7 +156,8 @@ def test_train_stops_before_training_on_a_bad_source(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_preset_sets_defaults_and_flags_override(monkeypatch):
+def _configs_from_cli(monkeypatch, argv):
+    """The (TrainConfig, DataConfig) that ``inception-keras train ARGV`` would train with."""
     import inception_keras.training as training
 
     seen = {}
@@ -165,16 +166,19 @@ def test_preset_sets_defaults_and_flags_override(monkeypatch):
         def summary(self):
             return "ok"
 
-    def fake_train(config, data_config, steps_per_epoch=None):  # the CLI's mapping only
-        seen.update(config=config, data=data_config)
+    def fake_train(preset=None, **options):  # the CLI's mapping only
+        seen["configs"] = training.run_configs(preset, **options)
         return Result()
 
     monkeypatch.setattr(training, "train", fake_train)
-    assert (
-        main(["train", "--preset", "quickstart", "--variant", "paper", "--learning-rate", "1e-3"])
-        == 0
+    assert main(["train", *argv]) == 0
+    return seen["configs"]
+
+
+def test_preset_sets_defaults_and_flags_override(monkeypatch):
+    config, data = _configs_from_cli(
+        monkeypatch, ["--preset", "quickstart", "--variant", "paper", "--learning-rate", "1e-3"]
     )
-    config, data = seen["config"], seen["data"]
     assert (config.variant, config.learning_rate) == ("paper", 1e-3)  # flags win
     assert (config.image_size, config.epochs, config.recipe, config.ema_momentum) == (
         64,
@@ -182,5 +186,40 @@ def test_preset_sets_defaults_and_flags_override(monkeypatch):
         "modern",
         0.99,
     )
-    assert (data.dataset, data.batch_size, data.cache) == ("shapes/64px", 64, True)
+    assert (data.dataset, data.batch_size, data.cache, data.image_size) == (
+        "shapes/64px",
+        64,
+        True,
+        64,
+    )
     assert data.augment.area_range == (0.5, 1.0)
+    assert config.weight_decay == 0.05  # the modern recipe's, not the paper's 0
+
+
+def test_every_data_and_augmentation_option_is_a_flag(monkeypatch, tmp_path):
+    config, data = _configs_from_cli(
+        monkeypatch,
+        [
+            "--area-range", "0.2", "0.9",
+            "--no-flip",
+            "--resize-methods", "bilinear", "area",
+            "--cache-dir", str(tmp_path),
+            "--steps-per-epoch", "7",
+            "--image-size", "96",
+        ],
+    )  # fmt: skip
+    assert data.augment.area_range == (0.2, 0.9) and data.augment.flip is False
+    assert data.augment.resize_methods == ("bilinear", "area")
+    assert data.augment.hue_delta == 0.2  # not given: AugmentConfig's default
+    assert (data.cache, data.cache_dir) == (True, str(tmp_path))
+    assert (config.steps_per_epoch, config.image_size, data.image_size) == (7, 96, 96)
+    # The former spelling of --area-range MIN 1.
+    _, data = _configs_from_cli(monkeypatch, ["--min-crop-area", "0.3"])
+    assert data.augment.area_range == (0.3, 1.0)
+    _, data = _configs_from_cli(monkeypatch, ["--preset", "quickstart", "--no-augment"])
+    assert data.augment is None
+
+
+def test_augmentation_options_with_augmentation_off_are_refused(capsys):
+    assert main(["train", "--no-augment", "--area-range", "0.5", "1"]) == 2
+    assert "area_range" in capsys.readouterr().err

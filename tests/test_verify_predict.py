@@ -43,7 +43,7 @@ def exported(tmp_path_factory):
     model = ik.GoogLeNet(
         input_shape=(SIZE, SIZE, 3),
         classes=len(shapes.CLASS_NAMES),
-        aux_logits=True,
+        include_aux=True,
         variant="paper",
     )
     checkpoint = root / "run" / "best.keras"

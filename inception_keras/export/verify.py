@@ -44,7 +44,7 @@ class Tolerances:
 
 
 @dataclasses.dataclass
-class Row:
+class ArtefactCheck:
     """One artefact's results; ``passed`` is ``None`` for the reference itself."""
 
     format: str
@@ -59,14 +59,14 @@ class Row:
 
 
 @dataclasses.dataclass
-class Report:
+class VerifyReport:
     """Result of :func:`verify`."""
 
     directory: str
     reference: str
     images: str
     num_images: int
-    rows: list[Row]
+    rows: list[ArtefactCheck]
     file_problems: list[str]
 
     @property
@@ -239,7 +239,8 @@ def verify(
         tolerances: :class:`Tolerances`.
 
     Returns:
-        A :class:`Report`; ``report.passed`` is False when a tolerance or a file check is broken.
+        A :class:`VerifyReport`; ``report.passed`` is False when a tolerance or a file check is
+        broken.
     """
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
@@ -279,7 +280,7 @@ def verify(
                 f"{reference_runner.num_classes}."
             )
         rows.append(row(label, path, runner, kind))
-    return Report(directory, reference, description, len(inputs), rows, file_problems)
+    return VerifyReport(directory, reference, description, len(inputs), rows, file_problems)
 
 
 _LABELS = {"keras": "Keras", "saved_model": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
@@ -313,7 +314,7 @@ def _row(label, path, directory, runner, inputs, labels, expected, latency_runs,
         shown = os.path.basename(path)
     else:
         shown = path
-    return Row(
+    return ArtefactCheck(
         label,
         shown,
         _size(path),
