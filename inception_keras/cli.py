@@ -144,7 +144,8 @@ def _summary(args):
 def _train(args):
     from inception_keras.data import DataConfig
     from inception_keras.preprocessing import AugmentConfig
-    from inception_keras.training import TrainConfig, train
+    from inception_keras.run_config import TrainConfig
+    from inception_keras.training import train
 
     options = options_for(args, TrainConfig, DataConfig, AugmentConfig)
     print(train(preset=args.preset, **options).summary())
@@ -295,7 +296,7 @@ def build_parser():
     from inception_keras.data import DataConfig
     from inception_keras.preprocessing import AugmentConfig
     from inception_keras.recipes import PRESETS
-    from inception_keras.training import TrainConfig
+    from inception_keras.run_config import TrainConfig
 
     train = commands.add_parser(
         "train",
@@ -512,6 +513,13 @@ def main(argv=None):
     except UsageError as error:  # bad arguments or input: a message, not a traceback
         print(f"inception-keras {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a path that cannot be read or written: name it, no traceback
+        where = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
+        reason = error.strerror or str(error)
+        print(
+            f"inception-keras {args.command}: error: {where or 'a file'}: {reason}", file=sys.stderr
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -206,3 +206,52 @@ def test_data_config_spellings():
     assert DataConfig(cache_dir="/tmp/c").cache is True
     assert DataConfig(augment=False).augment is None
     assert DataConfig(augment=True).augment == AugmentConfig()
+
+
+def _snapshot(directory):
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_finished_run_is_refused_and_left_untouched(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("best.keras", "last.keras", "history.csv", "train_config.json"):
+        (out / name).write_bytes(b"from the first run")
+    before = _snapshot(out)
+    config = TrainConfig(image_size=SIZE, epochs=1, output_dir=str(out))
+    with pytest.raises(UsageError, match=r"holds a finished run \(best.keras, last.keras"):
+        fit(config, small_dataset(), small_dataset(), CLASSES)
+    assert _snapshot(out) == before
+
+
+def test_an_interrupted_run_is_not_touched_by_a_command_it_refuses(tmp_path):
+    out = tmp_path / "run"
+    (out / "backup").mkdir(parents=True)
+    (out / "train_config.json").write_text(
+        '{"variant": "paper", "image_size": 64, "num_classes": 4, "epochs": 1}'
+    )
+    (out / "data_config.json").write_text('{"dataset": "mine"}')
+    (out / "history.csv").write_text("epoch,loss\n0,1.5\n")
+    before = _snapshot(out)
+    # Settings that differ from the interrupted run's, invalid or not: refused before anything
+    # is written; and an input too small for the model, with no run to resume there.
+    with pytest.raises(UsageError, match="image_size 64, now 16"):
+        fit(TrainConfig(image_size=16, epochs=1, output_dir=str(out)), *[small_dataset()] * 2, 4)
+    with pytest.raises(UsageError, match="interrupted run with different settings.*image_size 64"):
+        fit(TrainConfig(image_size=48, epochs=1, output_dir=str(out)), *[small_dataset()] * 2, 4)
+    assert _snapshot(out) == before
+    with pytest.raises(UsageError, match="at least 32"):
+        fit(TrainConfig(image_size=16, output_dir=str(tmp_path / "new")), *[small_dataset()] * 2, 4)
+    assert not (tmp_path / "new").exists()
+
+
+def test_an_output_dir_that_is_a_file_is_refused(tmp_path):
+    out = tmp_path / "a_file"
+    out.write_text("mine")
+    with pytest.raises(UsageError, match="is a file"):
+        fit(TrainConfig(image_size=SIZE, output_dir=str(out)), *[small_dataset()] * 2, CLASSES)
+    assert out.read_text() == "mine"
