@@ -13,7 +13,13 @@ and the input pipeline on its own, all in one run.
    the SavedModel, TFLite float32/float16/int8 (XNNPACK, threads = cores) and ONNX Runtime;
 5. on request (``settings``, not in the default run): the runtime settings worth trying, each
    against the default - ONNX Runtime session options and graph optimisation levels, TFLite
-   threads and XNNPACK, TF intra-/inter-op threads and ``steps_per_execution`` for training.
+   threads and XNNPACK, TF intra-/inter-op threads and ``steps_per_execution`` for training;
+6. with ``peer`` or ``peer_python``: torchvision's GoogLeNet at its best settings
+   (``scripts/peer_torchvision.py``), so the goals against it are ratios from the same machine.
+
+Training is measured both ways a user trains: through ``model.fit`` with this package's
+``compile_for_training``, and plain Keras - ``GoogLeNet(include_aux=True)`` compiled by hand
+under the global dtype policy, stepped with ``train_on_batch``.
 
 Every rate is also shown as achieved GFLOP/s (2 x multiply-adds x images/s; training counted as
 3 x the forward pass) and as a share of the fp32 roofline. Warm-up steps are excluded and medians
@@ -38,10 +44,12 @@ from inception_keras.benchmark.measure import (
     matmul_rate,
     multiply_adds,
     pipeline_throughput,
+    plain_keras_train_throughput,
     synthetic_batches,
     train_throughput,
     training_pipeline,
 )
+from inception_keras.benchmark.peer import load_peer, run_peer
 from inception_keras.benchmark.report import BenchmarkReport, save_json, targets
 from inception_keras.benchmark.settings import settings_rows
 from inception_keras.errors import UsageError
@@ -74,6 +82,11 @@ class BenchmarkConfig:
         sections: comma-separated subset of roofline,train,pipeline,inference,settings
             (settings: the runtime settings sweep, a few minutes more; not in the default run).
         matmul_size: side of the square matrices of the roofline measurement.
+        peer: a JSON report of ``scripts/peer_torchvision.py`` (torchvision's GoogLeNet) from
+            this machine; the goals against torchvision are ratios against it.
+        peer_python: a Python with torch and torchvision (``./scripts/peer_env.sh`` makes
+            ``.venv-peer``): runs ``scripts/peer_torchvision.py`` at this run's sizes, after
+            this package's training and before its inference measurements.
     """
 
     quick: bool = False
@@ -87,6 +100,8 @@ class BenchmarkConfig:
     xla: str = "both"
     sections: str = DEFAULT_SECTIONS
     matmul_size: int = 2048
+    peer: str | None = None
+    peer_python: str | None = None
 
     def resolved(self):
         """The configuration actually run (``quick`` applied, ``auto`` resolved)."""
@@ -116,6 +131,10 @@ class BenchmarkConfig:
             raise UsageError(f"`sections` {sorted(unknown)} unknown; choose from {SECTIONS}.")
         if config.xla not in ("both", "on", "off"):
             raise UsageError(f"`xla` must be both, on or off; got {config.xla!r}.")
+        if config.peer and config.peer_python:
+            raise UsageError("give `peer` (a JSON report) or `peer_python` (to run it), not both.")
+        if config.peer and not os.path.isfile(config.peer):
+            raise UsageError(f"`peer`: no such file: {config.peer}")
         return config
 
     def section_list(self):
@@ -184,6 +203,25 @@ def run(config=None, log=print):
                             )
                         )
                         log(f"  train {precision} xla={jit} {feed}: {rate:.1f} img/s")
+                # Plain Keras, the other way a user trains: any speed-up must live in the model.
+                if not jit:
+                    rate = plain_keras_train_throughput(config, precision)
+                    gflops = 2 * 3 * train_macs * rate / 1e9
+                    report.train.append(
+                        dict(
+                            precision=precision,
+                            xla=False,
+                            feed="plain Keras train_on_batch",
+                            images_per_sec=rate,
+                            gflops=gflops,
+                            roofline_share=share(gflops),
+                        )
+                    )
+                    log(f"  train {precision} plain Keras train_on_batch: {rate:.1f} img/s")
+        if config.peer:
+            report.peer = load_peer(config.peer)
+        elif config.peer_python:  # between the sections: never beside one of ours
+            report.peer = run_peer(config, log)
         if "pipeline" in sections:
             rate = pipeline_throughput(config, training_pipeline(config, folder))
             fastest = max((r["images_per_sec"] for r in report.train), default=None)
