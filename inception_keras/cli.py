@@ -38,14 +38,37 @@ def _scalar_type(hint):
     return args[0] if len(args) == 1 and args[0] in (int, float, str, bool) else None
 
 
-def add_dataclass_options(parser, cls, skip=()):
-    """Adds ``--field-name`` for each scalar field of ``cls`` (defaults from the dataclass)."""
+def _option_kind(hint):
+    """How a field is given on the command line: ``(type, nargs)``, or None if it is not."""
+    scalar = _scalar_type(hint)
+    if scalar is not None:
+        return scalar, None
+    if typing.get_origin(hint) is tuple:
+        items = typing.get_args(hint)
+        if len(items) == 2 and items[1] is Ellipsis and items[0] in (int, float, str):
+            return items[0], "+"
+        if items and len(set(items)) == 1 and items[0] in (int, float, str):
+            return items[0], len(items)
+    # ``SomeConfig | None``: a switch (on: SomeConfig's defaults), its fields are options too.
+    members = [a for a in typing.get_args(hint) if a is not type(None)]
+    if len(members) == 1 and dataclasses.is_dataclass(members[0]):
+        return bool, None
+    return None
+
+
+def add_dataclass_options(parser, cls, skip=(), title=None):
+    """Adds ``--field-name`` for each field of ``cls`` that a command line can give.
+
+    Options not given on the command line are absent from the parsed namespace (the help shows
+    the dataclass's default), so the dataclass - or a preset - supplies every value not given.
+    """
     hints, helps = typing.get_type_hints(cls), _field_help(cls)
-    group = parser.add_argument_group(f"{cls.__name__} options")
+    group = parser.add_argument_group(title or f"{cls.__name__} options")
     for field in dataclasses.fields(cls):
-        kind = _scalar_type(hints[field.name])
+        kind = _option_kind(hints[field.name])
         if field.name in skip or kind is None:
             continue
+        kind, nargs = kind
         flag = "--" + field.name.replace("_", "-")
         # Docstrings are reStructuredText: drop the markup for the terminal.
         text = re.sub(
@@ -56,26 +79,43 @@ def add_dataclass_options(parser, cls, skip=()):
         default = field.default
         if kind is bool:
             group.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=default, help=text
+                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text
             )
+            continue
+        if default is None:
+            shown = "unset"
+        elif isinstance(default, tuple):
+            shown = " ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in default)
         else:
-            shown = "unset" if default is None else default
-            group.add_argument(
-                flag,
-                type=kind,
-                default=default,
-                metavar=field.name.upper(),
-                help=f"{text} (default: {shown})",
-            )
+            shown = default
+        metavar = field.name.upper()
+        if isinstance(nargs, int):
+            metavar = tuple(f"{metavar}_{i}" for i in range(nargs))
+            if nargs == 2 and field.name.endswith("_range"):
+                metavar = ("MIN", "MAX")
+        group.add_argument(
+            flag,
+            type=kind,
+            nargs=nargs,
+            default=argparse.SUPPRESS,
+            metavar=metavar,
+            help=f"{text} (default: {shown})",
+        )
+
+
+def options_for(args, *classes):
+    """The parsed options that are fields of ``classes``, those given on the command line only."""
+    names = {f.name for cls in classes for f in dataclasses.fields(cls)}
+    return {
+        name: tuple(value) if isinstance(value, list) else value
+        for name, value in vars(args).items()
+        if name in names
+    }
 
 
 def dataclass_from_options(cls, args, **overrides):
     """Builds ``cls`` from the parsed options that match its fields."""
-    values = {
-        f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)
-    }
-    values.update(overrides)
-    return cls(**values)
+    return cls(**{**options_for(args, cls), **overrides})
 
 
 def _summary(args):
@@ -95,7 +135,7 @@ def _summary(args):
     model = GoogLeNet(
         input_shape=(args.input_size, args.input_size, 3),
         classes=args.classes,
-        aux_logits=args.aux,
+        include_aux=args.aux,
         variant=args.variant or "paper",
     )
     print_summary(model)
@@ -104,42 +144,26 @@ def _summary(args):
 def _train(args):
     from inception_keras.data import DataConfig
     from inception_keras.preprocessing import AugmentConfig
-    from inception_keras.training import TrainConfig, train
+    from inception_keras.run_config import TrainConfig
+    from inception_keras.training import train
 
-    augment = None
-    if args.augment:
-        augment = AugmentConfig(area_range=(args.min_crop_area, 1.0))
-    data_config = dataclass_from_options(
-        DataConfig, args, augment=augment, cache=args.cache_dir or args.cache
-    )
-    config = dataclass_from_options(TrainConfig, args)
-    result = train(config, data_config, steps_per_epoch=args.steps_per_epoch)
-    print(result.summary())
+    options = options_for(args, TrainConfig, DataConfig, AugmentConfig)
+    print(train(preset=args.preset, **options).summary())
 
 
 def _evaluate(args):
-    from inception_keras.data import DataConfig, load_examples
-    from inception_keras.evaluation import evaluate
-    from inception_keras.export.runners import load_runner
+    from inception_keras.data import DataConfig
+    from inception_keras.evaluation import evaluate_dataset
 
-    runner = load_runner(args.model)
-    examples, class_names, stats = load_examples(dataclass_from_options(DataConfig, args))
-    if len(class_names) != runner.num_classes:
-        raise UsageError(
-            f"the dataset has {len(class_names)} classes but {args.model!r} predicts "
-            f"{runner.num_classes}."
-        )
-    result = evaluate(
-        runner,
-        examples,
+    result = evaluate_dataset(
+        args.model,
+        dataclass_from_options(DataConfig, args),
         crops=args.crops,
-        input_size=runner.input_shape[1],
         batch_size=args.eval_batch_size,
-        central_fraction=args.crop_fraction,
     )
     print(
-        f"{result.num_images} images, {args.crops} crop(s) each: top-1 {result.top1:.2%}, "
-        f"top-5 {result.top5:.2%}, loss {result.loss:.4f}; skipped files: {stats.skipped_count()}"
+        f"{result.num_images} images, {result.crops} crop(s) each: top-1 {result.top1:.2%}, "
+        f"top-5 {result.top5:.2%}, loss {result.loss:.4f}; skipped files: {result.skipped_files}"
     )
 
 
@@ -270,7 +294,9 @@ def build_parser():
     summary.set_defaults(func=_summary)
 
     from inception_keras.data import DataConfig
-    from inception_keras.training import PRESETS, TrainConfig
+    from inception_keras.preprocessing import AugmentConfig
+    from inception_keras.recipes import PRESETS
+    from inception_keras.run_config import TrainConfig
 
     train = commands.add_parser(
         "train",
@@ -287,28 +313,14 @@ def build_parser():
     )
     add_dataclass_options(train, TrainConfig)
     # image_size and seed are shared: TrainConfig's flags set DataConfig's fields too.
-    add_dataclass_options(train, DataConfig, skip=("image_size", "seed", "cache"))
-    extra = train.add_argument_group("more data options")
-    extra.add_argument(
-        "--augment",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="the paper's training augmentation (default: on)",
-    )
-    extra.add_argument(
+    add_dataclass_options(train, DataConfig, skip=("image_size", "seed"))
+    add_dataclass_options(train, AugmentConfig, title="augmentation options (with --augment)")
+    train.add_argument(  # the former spelling of --area-range FRACTION 1
         "--min-crop-area",
-        type=float,
-        default=0.08,
-        metavar="FRACTION",
-        help="smallest random crop, as a fraction of the image area (paper: 0.08)",
-    )
-    extra.add_argument("--cache", action="store_true", help="cache decoded images in memory")
-    extra.add_argument("--cache-dir", default=None, help="cache decoded images in files here")
-    extra.add_argument(
-        "--steps-per-epoch",
-        type=int,
-        default=None,
-        help="steps per epoch (needed with --shapes-stream)",
+        type=lambda text: (float(text), 1.0),
+        dest="area_range",
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
     )
     train.set_defaults(func=_train)
     parser.presets = (train, PRESETS)
@@ -343,6 +355,7 @@ def build_parser():
             "batch_size",
             "shuffle_buffer",
             "cache",
+            "cache_dir",
             "shapes_stream",
             "deterministic",
             "train_split",
@@ -489,12 +502,7 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "preset", None):  # the preset's values become defaults, flags still win
-        subparser, presets = parser.presets
-        subparser.set_defaults(**presets[args.preset])
-        args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     from inception_keras.pretrained import DownloadError
 
     try:
@@ -505,6 +513,13 @@ def main(argv=None):
     except UsageError as error:  # bad arguments or input: a message, not a traceback
         print(f"inception-keras {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a path that cannot be read or written: name it, no traceback
+        where = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
+        reason = error.strerror or str(error)
+        print(
+            f"inception-keras {args.command}: error: {where or 'a file'}: {reason}", file=sys.stderr
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def convert(source, output, overwrite=False, cache_dir=None):
         )
     weights = pretrained.convert_source(resolved, cache_dir)
     aux = all(f"{head}_fc2" in weights for head in AUX_HEADS)
-    model = GoogLeNet(variant=resolved.variant, aux_logits=aux)
+    model = GoogLeNet(variant=resolved.variant, include_aux=aux)
     pretrained.assign(model, weights)
     metadata = {
         "class_names": list(imagenet.class_names()),

@@ -70,7 +70,8 @@ class DataConfig:
         image_size: side of the square model input.
         batch_size: examples per batch (last batch may be smaller).
         crop_fraction: side fraction kept by the evaluation central crop.
-        augment: training augmentation; ``None`` trains on eval crops.
+        augment: training augmentation, an ``AugmentConfig`` (``True``: the
+            paper's, the default); ``None`` or ``False`` trains on eval crops.
         seed: seeds the validation split, and - with ``deterministic`` - the
             shuffles and augmentations.
         deterministic: reproducible element order and augmentation (two
@@ -78,8 +79,10 @@ class DataConfig:
             and random seeds are fresh each run.
         shuffle_buffer: shuffle buffer size (elements: encoded files, or
             decoded images when ``cache`` is on).
-        cache: ``True`` caches decoded images in memory, a string caches to
-            files under that directory prefix; ``False`` decodes every epoch.
+        cache: cache decoded images (in memory, or in files under
+            ``cache_dir``); otherwise every epoch decodes again.
+        cache_dir: cache to files in this folder instead of memory (for
+            sets larger than RAM); implies ``cache``.
         shapes_stream: train on an endless stream of freshly generated
             ``shapes`` images instead of the fixed train split (``shapes``
             only; ``fit`` then needs ``steps_per_epoch``).
@@ -103,12 +106,21 @@ class DataConfig:
     seed: int = 0
     deterministic: bool = False
     shuffle_buffer: int = 10_000
-    cache: bool | str = False
+    cache: bool = False
+    cache_dir: str | None = None
     shapes_stream: bool = False
     max_image_bytes: int = preprocessing.MAX_IMAGE_BYTES
     max_image_pixels: int = preprocessing.MAX_IMAGE_PIXELS
 
     def __post_init__(self):
+        if isinstance(self.cache, str):  # the former spelling of cache_dir
+            object.__setattr__(self, "cache_dir", self.cache)
+            object.__setattr__(self, "cache", True)
+        if self.cache_dir:
+            object.__setattr__(self, "cache", True)
+        if isinstance(self.augment, bool):
+            augment = preprocessing.AugmentConfig() if self.augment else None
+            object.__setattr__(self, "augment", augment)
         if not 0 <= self.validation_fraction < 1:
             raise UsageError(
                 f"validation_fraction must be in [0, 1), got {self.validation_fraction}"
@@ -571,9 +583,9 @@ def _pipeline(split: _Split, config: DataConfig, stats: DecodeStats, training: b
         ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = _decoded(dataclasses.replace(split, dataset=ds), stats, config.deterministic)
     if config.cache and split.finite:
-        if isinstance(config.cache, str):
-            tf.io.gfile.makedirs(config.cache)
-        ds = ds.cache(os.path.join(config.cache, name) if isinstance(config.cache, str) else "")
+        if config.cache_dir:
+            tf.io.gfile.makedirs(config.cache_dir)
+        ds = ds.cache(os.path.join(config.cache_dir, name) if config.cache_dir else "")
         if shuffle:  # after the cache, or every epoch would replay one order
             ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 

@@ -4,7 +4,7 @@ Typical use::
 
     strategy = make_strategy("auto")              # or "mirrored", "multi-worker", "default"
     with strategy.scope():
-        model = GoogLeNet(input_shape=(64, 64, 3), classes=10, aux_logits=True)
+        model = GoogLeNet(input_shape=(64, 64, 3), classes=10, include_aux=True)
         model.compile(...)
     batch = global_batch_size(32, strategy)       # 32 images per replica
     model.fit(with_auto_shard(dataset.batch(batch)), ...)

@@ -3,7 +3,7 @@ Convolutions").
 
 Three crop schemes, selected by the number of crops per image:
 
-* ``crops=1``: one central crop keeping ``central_fraction`` (0.875) of each side, resized to
+* ``crops=1``: one central crop keeping ``crop_fraction`` (0.875) of each side, resized to
   ``S x S``. This is the single-crop evaluation transform of :mod:`inception_keras.preprocessing`
   (``tf.image.central_crop`` then a bilinear resize).
 * ``crops=10``: the classic 10-crop: the shorter side is resized to ``round(S * 256 / 224)``, then
@@ -34,11 +34,14 @@ import numpy as np
 import tensorflow as tf
 
 from inception_keras import preprocessing
+from inception_keras.data import DataConfig, load_examples
+from inception_keras.deprecation import renamed_arguments
 from inception_keras.errors import UsageError
+from inception_keras.export.runners import load_runner
 from inception_keras.model import inference_model
 
 CROP_SCHEMES = (1, 10, 144)
-DEFAULT_CENTRAL_FRACTION = preprocessing.DEFAULT_CROP_FRACTION
+DEFAULT_CROP_FRACTION = preprocessing.DEFAULT_CROP_FRACTION
 
 # The paper's sizes are given for a 224 input; other input sizes scale them proportionally.
 REFERENCE_INPUT_SIZE = 224
@@ -104,12 +107,14 @@ class EvalResult:
         loss: mean cross-entropy of the crop-averaged probabilities.
         num_images: number of images scored.
         crops: crops per image.
+        skipped_files: files of the data set that could not be read and were left out.
     """
 
     accuracy: dict
     loss: float
     num_images: int
     crops: int
+    skipped_files: int = 0
 
     @property
     def top1(self):
@@ -134,8 +139,9 @@ def num_crops(crops):
     return int(crops)
 
 
+@renamed_arguments(central_fraction="crop_fraction")
 def multi_crop(
-    image, crops=1, input_size=REFERENCE_INPUT_SIZE, central_fraction=DEFAULT_CENTRAL_FRACTION
+    image, crops=1, input_size=REFERENCE_INPUT_SIZE, crop_fraction=DEFAULT_CROP_FRACTION
 ):
     """The evaluation crops of one image, in the module's crop order.
 
@@ -144,12 +150,12 @@ def multi_crop(
             aspect ratio (the size may be unknown until run time).
         crops: 1, 10 or 144 (see the module docstring).
         input_size: side ``S`` of the square crops (the model's input size).
-        central_fraction: fraction of each side kept by the ``crops=1`` central crop.
+        crop_fraction: fraction of each side kept by the ``crops=1`` central crop.
 
     Returns:
         float32 ``[crops, S, S, 3]`` with values in [0, 255].
     """
-    size = _check_crop_args(crops, input_size, central_fraction)
+    size = _check_crop_args(crops, input_size, crop_fraction)
     image = tf.convert_to_tensor(image)
     if image.shape.rank != 3 or image.shape[-1] not in (3, None):
         raise UsageError(
@@ -158,11 +164,11 @@ def multi_crop(
     # Channels unknown until run time (e.g. tf.data from a generator): check them then.
     image = tf.ensure_shape(tf.cast(image, tf.float32), [None, None, 3])
     if crops == 1:  # the one eval transform that training, predict and export share
-        return preprocessing.eval_transform(image, size, central_fraction)[tf.newaxis]
+        return preprocessing.eval_transform(image, size, crop_fraction)[tf.newaxis]
     shape = tf.shape(image)
 
     outputs = []
-    for resized_size, regions in _layout(shape[0], shape[1], crops, size, central_fraction):
+    for resized_size, regions in _layout(shape[0], shape[1], crops, size, crop_fraction):
         # One resize per scale. The S x S crops are then plain slices, exact copies of the resized
         # pixels (tf.image.crop_and_resize would resample them with its own sampling grid).
         resized = image if resized_size is None else tf.image.resize(image, resized_size)
@@ -180,23 +186,22 @@ def multi_crop(
     return tf.clip_by_value(batch, 0.0, 255.0)
 
 
+@renamed_arguments(central_fraction="crop_fraction")
 def crop_boxes(
     height,
     width,
     crops=1,
     input_size=REFERENCE_INPUT_SIZE,
-    central_fraction=DEFAULT_CENTRAL_FRACTION,
+    crop_fraction=DEFAULT_CROP_FRACTION,
 ):
     """The regions :func:`multi_crop` takes from a ``height x width`` image: a list of
     :class:`CropBox`, in crop order. Runs eagerly.
     """
-    size = _check_crop_args(crops, input_size, central_fraction)
+    size = _check_crop_args(crops, input_size, crop_fraction)
     if min(operator.index(height), operator.index(width)) < 1:
         raise UsageError(f"`height` and `width` must be positive; got {height} x {width}.")
     boxes = []
-    for _, regions in _layout(
-        tf.constant(height), tf.constant(width), crops, size, central_fraction
-    ):
+    for _, regions in _layout(tf.constant(height), tf.constant(width), crops, size, crop_fraction):
         for region in regions:
             for mirrored in (False, True) if _mirrored(crops) else (False,):
                 fields = {k: int(v) for k, v in region._asdict().items() if k != "position"}
@@ -229,7 +234,7 @@ class _Region(typing.NamedTuple):
     width: object
 
 
-def _layout(height, width, crops, size, central_fraction):
+def _layout(height, width, crops, size, crop_fraction):
     """The unmirrored crops of an ``height x width`` image (int32 scalar tensors), grouped by
     resize: a list of ``(resized_size, regions)``, ``resized_size`` ``None`` for "no resize".
 
@@ -237,7 +242,7 @@ def _layout(height, width, crops, size, central_fraction):
     :func:`crop_boxes` reports them.
     """
     if crops == 1:
-        top, left, crop_height, crop_width = _central_window(height, width, central_fraction)
+        top, left, crop_height, crop_width = _central_window(height, width, crop_fraction)
         region = _Region(
             tf.minimum(height, width),
             height,
@@ -322,7 +327,7 @@ def _square_in(window, position, size):
     return top + dy, left + dx, size, size
 
 
-def _check_crop_args(crops, input_size, central_fraction):
+def _check_crop_args(crops, input_size, crop_fraction):
     """Validates the crop arguments; returns ``input_size`` as an int."""
     num_crops(crops)
     try:
@@ -331,8 +336,8 @@ def _check_crop_args(crops, input_size, central_fraction):
         size = 0
     if size < 1:
         raise UsageError(f"`input_size` must be a positive integer; got {input_size!r}.")
-    if not 0 < central_fraction <= 1:
-        raise UsageError(f"`central_fraction` must be in (0, 1]; got {central_fraction!r}.")
+    if not 0 < crop_fraction <= 1:
+        raise UsageError(f"`crop_fraction` must be in (0, 1]; got {crop_fraction!r}.")
     return size
 
 
@@ -341,6 +346,7 @@ def _check_crop_args(crops, input_size, central_fraction):
 # ---------------------------------------------------------------------------------------------
 
 
+@renamed_arguments(central_fraction="crop_fraction")
 def evaluate(
     predict_fn,
     examples,
@@ -348,7 +354,7 @@ def evaluate(
     input_size=REFERENCE_INPUT_SIZE,
     batch_size=128,
     top_k=(1, 5),
-    central_fraction=DEFAULT_CENTRAL_FRACTION,
+    crop_fraction=DEFAULT_CROP_FRACTION,
     from_logits=False,
 ):
     """Scores a classifier with single- or multi-crop evaluation.
@@ -369,7 +375,7 @@ def evaluate(
             an image's 144 crops are split across calls when they do not fit.
         top_k: the ``k`` of the reported top-k accuracies. Ties between probabilities go to the
             lower class index, so a constant prediction is not "correct" for every label.
-        central_fraction: fraction of each side kept by the ``crops=1`` central crop.
+        crop_fraction: fraction of each side kept by the ``crops=1`` central crop.
         from_logits: ``predict_fn`` returns logits; a softmax is applied before averaging.
 
     Returns:
@@ -378,7 +384,7 @@ def evaluate(
     if not callable(predict_fn):
         raise UsageError(f"`predict_fn` must be callable; got {type(predict_fn).__name__}.")
     n = num_crops(crops)
-    size = _check_crop_args(crops, input_size, central_fraction)
+    size = _check_crop_args(crops, input_size, crop_fraction)
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, (int, np.integer))
@@ -390,7 +396,7 @@ def evaluate(
         raise UsageError(f"`top_k` must be positive integers; got {top_k!r}.")
 
     def to_crops(image, label):
-        image_crops = multi_crop(image, crops, size, central_fraction)
+        image_crops = multi_crop(image, crops, size, crop_fraction)
         return image_crops, tf.fill([n], tf.cast(label, tf.int64))
 
     # Images needed to fill one batch, run in parallel (at most one per core): enough to keep
@@ -432,13 +438,14 @@ def evaluate(
     )
 
 
+@renamed_arguments(central_fraction="crop_fraction")
 def evaluate_model(
     model,
     examples,
     crops=1,
     batch_size=128,
     top_k=(1, 5),
-    central_fraction=DEFAULT_CENTRAL_FRACTION,
+    crop_fraction=DEFAULT_CROP_FRACTION,
     input_size=None,
     from_logits=False,
 ):
@@ -467,9 +474,42 @@ def evaluate_model(
         input_size=input_size,
         batch_size=batch_size,
         top_k=top_k,
-        central_fraction=central_fraction,
+        crop_fraction=crop_fraction,
         from_logits=from_logits,
     )
+
+
+def evaluate_dataset(model, data_config=DataConfig(), crops=1, batch_size=128, top_k=(1, 5)):
+    """Scores a saved model on a data set's validation part: ``inception-keras evaluate``.
+
+    Args:
+        model: a ``.keras`` checkpoint, an exported SavedModel version directory, a ``.tflite``
+            or an ``.onnx`` file (see :func:`inception_keras.export.runners.load_runner`).
+        data_config: the data (a :class:`~inception_keras.data.DataConfig`); its validation part
+            is scored (``validation_split="test"`` for a tfds test split) with its
+            ``crop_fraction`` for single-crop evaluation. Its class count must be the model's.
+        crops, batch_size, top_k: as for :func:`evaluate`; the input size is the model's.
+
+    Returns:
+        An :class:`EvalResult` whose ``skipped_files`` counts unreadable files left out.
+    """
+    runner = load_runner(model)
+    examples, class_names, stats = load_examples(data_config)
+    if len(class_names) != runner.num_classes:
+        raise UsageError(
+            f"the data set has {len(class_names)} classes but {model!r} predicts "
+            f"{runner.num_classes}."
+        )
+    result = evaluate(
+        runner,
+        examples,
+        crops=crops,
+        input_size=runner.input_shape[1],
+        batch_size=batch_size,
+        top_k=top_k,
+        crop_fraction=data_config.crop_fraction,
+    )
+    return dataclasses.replace(result, skipped_files=stats.skipped_count())
 
 
 def _as_dataset(examples):

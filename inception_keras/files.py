@@ -2,6 +2,7 @@
 reader for optional metadata, and an atomic writer. No dependencies on the rest of the package."""
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -9,6 +10,9 @@ import tempfile
 
 TRAIN_CONFIG_FILE = "train_config.json"  # beside a run's checkpoints
 DATA_CONFIG_FILE = "data_config.json"  # the run's data, read back for int8 calibration and verify
+HISTORY_FILE = "history.csv"  # one row per finished epoch
+BEST_CHECKPOINT, LAST_CHECKPOINT = "best.keras", "last.keras"
+BEST_SCORE_FILE = "best_score.json"  # the validation scores best.keras was saved with
 MANIFEST = "manifest.json"  # in an export's version directory
 CLASS_NAMES_ASSET = "class_names.txt"  # in a SavedModel's assets
 
@@ -66,6 +70,39 @@ def atomic_output(path, suffix=".tmp"):
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is meant to be read by others
         os.replace(tmp, path)
+        _fsync_directory(directory)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def remove_temporaries(directory, names):
+    """Removes what :func:`atomic_output` left of ``names`` in ``directory`` when a process was
+    killed mid-write (``.NAME.*``). Only for a directory no other process is writing into."""
+    removed = []
+    for name in names:
+        for path in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(name)}.*")):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+                removed.append(path)
+    return removed
+
+
+def _fsync_directory(directory):
+    """Makes a rename in ``directory`` durable (POSIX; elsewhere a no-op)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json(path, value):
+    """Writes ``value`` as indented JSON to ``path`` atomically (see :func:`atomic_output`)."""
+    with atomic_output(path) as tmp, open(tmp, "w") as f:
+        json.dump(value, f, indent=2)

@@ -38,6 +38,7 @@ from inception_keras.architecture import (  # noqa: F401 (re-exported: the model
     Variant,
     get_variant,
 )
+from inception_keras.deprecation import renamed_arguments
 from inception_keras.errors import UsageError
 from inception_keras.layers import LocalResponseNormalization
 
@@ -214,6 +215,7 @@ def _input_scaling(x, variant):
     return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(x)
 
 
+@renamed_arguments(aux_logits="include_aux")  # torchvision's name; ours are not logits
 def GoogLeNet(
     include_top=True,
     weights=None,
@@ -222,7 +224,7 @@ def GoogLeNet(
     pooling=None,
     classes=1000,
     classifier_activation="softmax",
-    aux_logits=False,
+    include_aux=False,
     variant="paper",
     name="googlenet",
 ):
@@ -244,15 +246,17 @@ def GoogLeNet(
         input_tensor: optional Keras tensor (output of ``keras.Input``) to use as image input.
         input_shape: optional ``(height, width, 3)``; default ``(224, 224, 3)``. Height and width
             must be at least 32 (``MIN_INPUT_SIZE``) or ``None`` (any size; not with
-            ``aux_logits=True``, whose fully-connected layers need a fixed size).
+            ``include_aux=True``, whose fully-connected layers need a fixed size).
         pooling: feature pooling when ``include_top=False``: ``None`` (4D output of
             ``inception_5b``), ``"avg"`` or ``"max"`` (2D output).
         classes: number of classes (``include_top=True`` only).
         classifier_activation: activation of the ``predictions`` layer (a string or callable);
             ``None`` or ``"linear"`` returns logits.
-        aux_logits: add the two auxiliary classifiers on ``inception_4a`` and ``inception_4d``.
+        include_aux: add the two auxiliary classifiers on ``inception_4a`` and ``inception_4d``.
             The model then has three outputs ``[predictions, aux1, aux2]`` (the paper's training
-            setup, losses weighted 1, 0.3, 0.3); :func:`inference_model` strips them again.
+            setup, losses weighted 1, 0.3, 0.3), the aux heads ending in
+            ``classifier_activation`` like the main one; :func:`inference_model` strips them
+            again. (``aux_logits``, torchvision's name, is accepted as a deprecated alias.)
         variant: a name from :data:`VARIANTS`: ``"paper"`` (Table 1 with LRN, Caffe's padding and
             input mean), ``"bn"`` (BatchNorm after every convolution, no LRN), ``"slim"``
             (TF-slim's Inception v1) or ``"naive"`` (``"paper"`` with the naive modules of the
@@ -274,13 +278,15 @@ def GoogLeNet(
     else:
         if pooling not in (None, "avg", "max"):
             raise UsageError(f"`pooling` must be None, 'avg' or 'max'; got {pooling!r}.")
-        if aux_logits:
+        if include_aux:
             raise UsageError(
-                "`aux_logits` must be False with include_top=False: the aux heads are classifiers."
+                "`include_aux` must be False with include_top=False: the aux heads are classifiers."
             )
-    source = pretrained.check_weights_argument(weights, spec.name, include_top, classes, aux_logits)
+    source = pretrained.check_weights_argument(
+        weights, spec.name, include_top, classes, include_aux
+    )
 
-    img_input = _input_layer(input_tensor, input_shape, aux_logits)
+    img_input = _input_layer(input_tensor, input_shape, include_aux)
     aux_inputs = {}
 
     x = _input_scaling(img_input, spec)
@@ -313,7 +319,7 @@ def GoogLeNet(
         x = keras.layers.GlobalMaxPooling2D(name="pool5")(x)
 
     outputs = x
-    if aux_logits:
+    if include_aux:
         outputs = [x] + [
             aux_head(
                 aux_inputs[head],
@@ -332,7 +338,7 @@ def GoogLeNet(
     return model
 
 
-def _input_layer(input_tensor, input_shape, aux_logits):
+def _input_layer(input_tensor, input_shape, include_aux):
     """Validates ``input_shape`` / ``input_tensor`` and returns the image input tensor."""
     if input_tensor is not None:
         if not keras.backend.is_keras_tensor(input_tensor):
@@ -356,9 +362,9 @@ def _input_layer(input_tensor, input_shape, aux_logits):
         )
     for size in input_shape[:2]:
         if size is None:
-            if aux_logits:
+            if include_aux:
                 raise UsageError(
-                    f"`input_shape` {input_shape} has an unknown size: with aux_logits=True the "
+                    f"`input_shape` {input_shape} has an unknown size: with include_aux=True the "
                     "aux "
                     "heads' fully-connected layers need a fixed height and width."
                 )

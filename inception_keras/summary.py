@@ -43,7 +43,7 @@ BRANCHES = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")
 
 
 @dataclasses.dataclass
-class Row:
+class SummaryRow:
     """One line of the table."""
 
     name: str
@@ -117,7 +117,7 @@ def _row(model, name, type_, patch="", depth=0, filters=None, members=None):
     if not layers:
         return None
     params, ops = _kernel_figures(layers)
-    return Row(
+    return SummaryRow(
         name=name,
         type=type_,
         patch=patch,
@@ -375,8 +375,8 @@ class ComparisonRow:
     """One row of Table 1 in both networks: (b) with 1x1 reductions and (a) naive."""
 
     name: str
-    reduced: Row
-    naive: Row
+    reduced: SummaryRow
+    naive: SummaryRow
 
     def ratio(self, what):
         """naive / reduced for ``"params"`` or ``"ops"``."""

@@ -13,161 +13,45 @@ Recipes:
 """
 
 import contextlib
-import csv
 import dataclasses
 import functools
-import json
 import math
 import os
 import random
 import statistics
-import sys
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from inception_keras import pretrained
+from inception_keras.callbacks import (  # noqa: F401 (re-exported: part of the training API)
+    Throughput,
+    best_scores,
+    progress_verbosity,
+    read_history,
+    training_callbacks,
+)
 from inception_keras.data import load_data
-from inception_keras.distribute import STRATEGIES, is_chief, make_strategy, with_auto_shard
+from inception_keras.distribute import is_chief, make_strategy, with_auto_shard
 from inception_keras.errors import UsageError
-from inception_keras.files import DATA_CONFIG_FILE, TRAIN_CONFIG_FILE
-from inception_keras.model import AUX_LOSS_WEIGHT, OUTPUT_NAMES, GoogLeNet
-
-RECIPES = ("paper", "modern")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-# Per-recipe defaults; any field left None in TrainConfig takes its recipe's value.
-RECIPE_DEFAULTS = {
-    "paper": dict(
-        optimizer="sgd",
-        learning_rate=0.01,
-        weight_decay=0.0,
-        label_smoothing=0.0,
-        warmup_epochs=0.0,
-    ),
-    "modern": dict(
-        optimizer="adamw",
-        learning_rate=2e-3,
-        weight_decay=0.05,
-        label_smoothing=0.1,
-        warmup_epochs=1.0,
-    ),
-}
-
-
-# Named starting points for ``inception-keras train --preset NAME``: option values that flags given
-# on the command line override. "quickstart" fits the 2-core CPU budget of ./scripts/quickstart.sh:
-# the BatchNorm variant at 64 px, AdamW with a short warm-up and cosine decay, crops of at least
-# half the image so the figure stays in view, an EMA short enough for ~800 steps, 4 steps per
-# tf.function call (measured ~8% faster here). 4 epochs instead of 5 reached only 81%.
-PRESETS = {
-    "quickstart": dict(
-        dataset="shapes/64px",
-        data_dir="runs/tfds",
-        cache=True,
-        variant="bn",
-        image_size=64,
-        batch_size=64,
-        epochs=5,
-        recipe="modern",
-        learning_rate=3e-3,
-        warmup_epochs=0.5,
-        ema_momentum=0.99,
-        min_crop_area=0.5,
-        steps_per_execution=4,
-        output_dir="runs/quickstart",
-    ),
-}
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that shapes a training run. ``None`` fields take the recipe's default.
-
-    Attributes:
-        variant: ``"paper"``, ``"bn"``, ``"slim"`` or ``"naive"`` (see
-            :func:`inception_keras.GoogLeNet`);
-            with ``weights``, the weights' variant.
-        image_size: square input size in pixels.
-        epochs: number of epochs.
-        recipe: ``"paper"`` or ``"modern"``.
-        optimizer: ``"sgd"`` (momentum) or ``"adamw"``; unset: the recipe's.
-        learning_rate: initial (peak, with warm-up) learning rate; unset: the recipe's.
-        momentum: SGD momentum (the paper: 0.9).
-        lr_decay_rate, lr_decay_epochs: the paper's step schedule (x0.96 every 8 epochs).
-        warmup_epochs: linear warm-up length (``modern`` recipe); unset: the recipe's.
-        weight_decay: decoupled weight decay; unset: the recipe's.
-        label_smoothing: label smoothing of the cross-entropy; unset: the recipe's.
-        aux_weight: loss weight of each auxiliary classifier (the paper: 0.3; 0 disables them).
-        ema: Polyak averaging of the weights (optimizer EMA).
-        ema_momentum: EMA decay per step; pick it so 1 / (1 - momentum) is well under the number
-            of training steps, or the average lags behind the model.
-        precision: ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
-        jit_compile: compile the train step with XLA.
-        strategy: ``auto`` (all local GPUs when there are several), ``default``, ``mirrored``
-            or ``multi-worker`` (hosts from ``TF_CONFIG``); the batch size is global.
-        steps_per_execution: train steps per ``tf.function`` call.
-        output_dir: checkpoints, logs and the resume backup go here.
-        seed: seeds weights and data order.
-        weights: fine-tune from these weights: ``"bvlc"``, ``"slim"`` (published ImageNet
-            weights, downloaded once), a ``.caffemodel``, a TF-slim checkpoint prefix, or a
-            ``.keras`` GoogLeNet (e.g. from ``inception-keras convert``). Every layer whose shape
-            matches starts from them (the backbone, and the aux heads' convolution and first FC at
-            224 pixels); the classifiers are new, sized for the data set's classes.
-        freeze_until: with ``weights``, keep this layer and every layer before it fixed, e.g.
-            ``inception_5b`` (only the classifiers train) or ``inception_4e``; frozen BatchNorm
-            layers run in inference mode.
-    """
-
-    variant: str = "paper"
-    image_size: int = 224
-    epochs: int = 30
-    recipe: str = "paper"
-    optimizer: str | None = None
-    learning_rate: float | None = None
-    momentum: float = 0.9
-    lr_decay_rate: float = 0.96
-    lr_decay_epochs: float = 8.0
-    warmup_epochs: float | None = None
-    weight_decay: float | None = None
-    label_smoothing: float | None = None
-    aux_weight: float = AUX_LOSS_WEIGHT
-    ema: bool = True
-    ema_momentum: float = 0.999
-    precision: str = "float32"
-    jit_compile: bool = False
-    strategy: str = "auto"
-    steps_per_execution: int = 1
-    output_dir: str = "runs/googlenet"
-    seed: int = 0
-    weights: str | None = None
-    freeze_until: str | None = None
-
-    def __post_init__(self):
-        if self.recipe not in RECIPES:
-            raise UsageError(f"`recipe` must be one of {RECIPES}; got {self.recipe!r}.")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"`precision` must be one of {PRECISIONS}; got {self.precision!r}.")
-        for name, value in RECIPE_DEFAULTS[self.recipe].items():
-            if getattr(self, name) is None:
-                setattr(self, name, value)
-        if self.optimizer not in ("sgd", "adamw"):
-            raise UsageError(f"`optimizer` must be 'sgd' or 'adamw'; got {self.optimizer!r}.")
-        if self.epochs < 1:
-            raise UsageError(f"`epochs` must be at least 1; got {self.epochs}.")
-        if not 0 <= self.aux_weight:
-            raise UsageError(f"`aux_weight` must be >= 0; got {self.aux_weight}.")
-        if not 0 < self.ema_momentum < 1:
-            raise UsageError(f"`ema_momentum` must be in (0, 1); got {self.ema_momentum}.")
-        if self.strategy not in STRATEGIES:
-            raise UsageError(f"`strategy` must be one of {STRATEGIES}; got {self.strategy!r}.")
-        if not self.learning_rate > 0:
-            raise UsageError(f"`learning_rate` must be > 0; got {self.learning_rate}.")
-        if self.freeze_until and not self.weights:
-            raise UsageError("`freeze_until` needs `weights` to start from.")
-        if self.weights:
-            self.variant = pretrained.weights_variant(self.weights)
+from inception_keras.files import (
+    BEST_CHECKPOINT,
+    BEST_SCORE_FILE,
+    DATA_CONFIG_FILE,
+    HISTORY_FILE,
+    LAST_CHECKPOINT,
+    TRAIN_CONFIG_FILE,
+    read_json,
+    remove_temporaries,
+    write_json,
+)
+from inception_keras.model import OUTPUT_NAMES, GoogLeNet
+from inception_keras.run_config import (  # noqa: F401 (re-exported: part of the training API)
+    PRECISIONS,
+    TrainConfig,
+    run_configs,
+)
 
 
 def learning_rate_schedule(config, steps_per_epoch):
@@ -235,78 +119,6 @@ def training_targets(dataset, num_classes, validation=False):
     return dataset.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-class Throughput(keras.callbacks.Callback):
-    """Adds ``images_per_sec`` (training steps only, validation excluded) to each epoch's logs."""
-
-    def __init__(self, batch_size):
-        super().__init__()
-        self.batch_size = batch_size
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._val_time, self._steps = time.perf_counter(), 0.0, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps = batch + 1  # counted: a set that skips bad files has no known length
-
-    def on_test_begin(self, logs=None):
-        self._val_start = time.perf_counter()
-
-    def on_test_end(self, logs=None):
-        self._val_time += time.perf_counter() - self._val_start
-
-    def on_epoch_end(self, epoch, logs=None):
-        elapsed = time.perf_counter() - self._start - self._val_time
-        if logs is not None and elapsed > 0:
-            logs["images_per_sec"] = self._steps * self.batch_size / elapsed
-
-
-def callbacks(config, batch_size):
-    """Resume backup, EMA swap, best/last checkpoints, logs — in an order that matters.
-
-    BackupAndRestore comes before SwapEMAWeights so the backup holds the raw weights and the EMA
-    slots as they are; the checkpoints come after it so they hold the averaged weights.
-    """
-    out = config.output_dir
-    result = [
-        keras.callbacks.BackupAndRestore(os.path.join(out, "backup")),
-        keras.callbacks.TerminateOnNaN(),
-        Throughput(batch_size),
-    ]
-    if config.ema:
-        result.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
-    result += [
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(out, "best.keras"),
-            monitor="val_predictions_top1",
-            mode="max",
-            save_best_only=True,
-        ),
-        keras.callbacks.ModelCheckpoint(os.path.join(out, "last.keras")),
-        keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False),
-    ]
-    return result
-
-
-def progress_verbosity(verbose="auto", stream=None):
-    """Keras' ``verbose`` for ``model.fit``: ``"auto"`` is the progress bar (1) on a terminal and
-    one line per epoch (2) anywhere else (a log file, CI, a pipe), where the bar's carriage-return
-    redraws would pile up as unreadable text. Any other value is returned as it is.
-    """
-    if verbose != "auto":
-        return verbose
-    stream = sys.stdout if stream is None else stream
-    isatty = getattr(stream, "isatty", None)  # replaced streams may lack it
-    return 1 if isatty is not None and isatty() else 2
-
-
-def read_history(path):
-    """The CSV log as ``{column: [float per epoch]}``."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
-
-
 @dataclasses.dataclass
 class TrainResult:
     """What a run produced, for the end-of-run summary."""
@@ -370,6 +182,7 @@ def fit(
     strategy=None,
     extra_callbacks=(),
     verbose="auto",
+    data_config=None,
 ):
     """Builds, compiles and trains GoogLeNet with aux heads on ``(images, int labels)`` batches.
 
@@ -380,12 +193,19 @@ def fit(
         num_classes: number of classes.
         class_names: optional names, written next to the checkpoints.
         batch_size: global batch size (for the throughput figure); read from the data if None.
-        steps_per_epoch: steps per epoch; needed for endless (streamed) training sets.
+        steps_per_epoch: overrides ``config.steps_per_epoch``; needed for endless (streamed)
+            training sets.
         train_examples: size of the training set, for the schedule when its length is unknown.
         strategy: a ``tf.distribute.Strategy`` (default: the current one); batches are global.
         extra_callbacks: more Keras callbacks, run after the package's own.
         verbose: Keras' ``verbose``; ``"auto"``: a progress bar on a terminal, one line per
             epoch when stdout is a file or a pipe (see :func:`progress_verbosity`).
+        data_config: the :class:`~inception_keras.data.DataConfig` the datasets came from, if
+            any; written beside the checkpoints (export reads it for int8 calibration images).
+
+    Everything is checked before anything is written: the output directory (an interrupted run
+    there resumes with the same settings; a finished one is replaced only with
+    ``config.overwrite``), the data's size and the model's arguments.
 
     Returns:
         A :class:`TrainResult`.
@@ -396,6 +216,8 @@ def fit(
     ``seed``.
     """
     strategy = strategy or tf.distribute.get_strategy()
+    if steps_per_epoch is None:
+        steps_per_epoch = config.steps_per_epoch
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         train_dataset, val_dataset = with_auto_shard(train_dataset), with_auto_shard(val_dataset)
         if not is_chief(strategy):
@@ -407,14 +229,6 @@ def fit(
                     config.output_dir, "workers", f"{resolver.task_type}_{resolver.task_id}"
                 ),
             )
-    os.makedirs(config.output_dir, exist_ok=True)
-    history_csv = os.path.join(config.output_dir, "history.csv")
-    if not os.path.exists(os.path.join(config.output_dir, "backup")) and os.path.exists(
-        history_csv
-    ):
-        os.remove(history_csv)  # a fresh run (nothing to resume): its log starts empty
-    keras.utils.set_random_seed(config.seed)
-    keras.mixed_precision.set_global_policy(config.precision)
     if batch_size is None:  # costs one batch of the pipeline; callers that know it pass it
         batch_size = int(train_dataset.element_spec[0].shape[0] or 0) or int(
             next(iter(train_dataset.take(1)))[0].shape[0]
@@ -439,11 +253,15 @@ def fit(
         # of steps per epoch avoids it. Each pass is still reshuffled.
         train_dataset, steps_per_epoch = train_dataset.repeat(), schedule_steps
 
-    with strategy.scope():
+    resuming = _check_output_dir(config, num_classes)
+
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy(config.precision)
+    with strategy.scope():  # building the model checks its arguments: before anything is written
         model = GoogLeNet(
             input_shape=(config.image_size, config.image_size, 3),
             classes=num_classes,
-            aux_logits=True,
+            include_aux=True,
             variant=config.variant,
         )
         if config.weights:
@@ -451,15 +269,22 @@ def fit(
         if config.freeze_until:
             pretrained.freeze_until(model, config.freeze_until)
         compile_for_training(model, config, schedule_steps)
-    with open(os.path.join(config.output_dir, TRAIN_CONFIG_FILE), "w") as f:
-        json.dump(
-            dict(
-                dataclasses.asdict(config),
-                num_classes=num_classes,
-                class_names=list(class_names or []),
-            ),
-            f,
-            indent=2,
+
+    os.makedirs(config.output_dir, exist_ok=True)
+    # What a killed run left half-written: never read, removed before this run writes its own.
+    remove_temporaries(config.output_dir, RUN_FILES)
+    remove_temporaries(os.path.join(config.output_dir, "backup"), BACKUP_FILES)
+    if not resuming:  # a fresh run, or one replacing a finished run (overwrite)
+        for name in (HISTORY_FILE, BEST_SCORE_FILE, BEST_CHECKPOINT, LAST_CHECKPOINT):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(config.output_dir, name))
+    run_settings = dict(
+        dataclasses.asdict(config), num_classes=num_classes, class_names=list(class_names or [])
+    )
+    write_json(os.path.join(config.output_dir, TRAIN_CONFIG_FILE), run_settings)
+    if data_config is not None:  # export reads it back for int8 calibration images
+        write_json(
+            os.path.join(config.output_dir, DATA_CONFIG_FILE), dataclasses.asdict(data_config)
         )
 
     model.fit(
@@ -467,39 +292,94 @@ def fit(
         validation_data=training_targets(val_dataset, num_classes, validation=True),
         epochs=config.epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks(config, batch_size) + list(extra_callbacks),
+        callbacks=training_callbacks(config, batch_size) + list(extra_callbacks),
         verbose=progress_verbosity(verbose),
     )
-    # The CSV log spans the whole run, epochs before a resume included.
-    history = read_history(history_csv)
-    best = max(range(len(history["epoch"])), key=lambda i: history["val_predictions_top1"][i])
+    # The CSV log spans the whole run, epochs before a resume included; the best scores are
+    # those best.keras was saved with.
+    history = read_history(os.path.join(config.output_dir, HISTORY_FILE))
+    best = best_scores(config.output_dir)
     return TrainResult(
         epochs=len(history["epoch"]),
-        best_val_top1=history["val_predictions_top1"][best],
-        best_val_top5=history["val_predictions_top5"][best],
+        best_val_top1=best["val_predictions_top1"],
+        best_val_top5=best["val_predictions_top5"],
         # The median epoch: the first one also pays for tracing and compilation.
         images_per_sec=statistics.median(history["images_per_sec"]),
-        best_checkpoint=os.path.join(config.output_dir, "best.keras"),
-        last_checkpoint=os.path.join(config.output_dir, "last.keras"),
+        best_checkpoint=os.path.join(config.output_dir, BEST_CHECKPOINT),
+        last_checkpoint=os.path.join(config.output_dir, LAST_CHECKPOINT),
         output_dir=config.output_dir,
         history=history,
         model=model,
     )
 
 
-def train(config, data_config, steps_per_epoch=None, verbose="auto"):
-    """Loads the data described by ``data_config`` and trains (see :func:`fit`).
+RUN_FILES = (
+    BEST_CHECKPOINT,
+    LAST_CHECKPOINT,
+    BEST_SCORE_FILE,
+    HISTORY_FILE,
+    TRAIN_CONFIG_FILE,
+    DATA_CONFIG_FILE,
+)
+BACKUP_FILES = ("latest.weights.h5", "training_metadata.json")  # Keras' names in backup/
 
-    ``data_config.image_size`` and ``seed`` are taken from ``config`` so the two agree.
+# Settings that a resumed run must share with the interrupted one: its backup holds weights of
+# this shape, trained this way.
+_RESUME_FIELDS = ("variant", "image_size", "num_classes", "recipe", "optimizer", "epochs")
+
+
+def _check_output_dir(config, num_classes):
+    """Whether the run in ``config.output_dir`` resumes; refuses, before anything is written,
+    a directory it must not write into. An interrupted run (a resume backup in ``backup/``)
+    resumes; a finished one is replaced only with ``overwrite``."""
+    out = config.output_dir
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"`output_dir` {out!r} is a file, not a directory.")
+    parent = out if os.path.isdir(out) else os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"`output_dir` {out!r}: no permission to write in {parent!r}.")
+    if os.path.isdir(os.path.join(out, "backup")):
+        previous = read_json(os.path.join(out, TRAIN_CONFIG_FILE)) or {}
+        now = dict(dataclasses.asdict(config), num_classes=num_classes)
+        changed = [f for f in _RESUME_FIELDS if f in previous and previous[f] != now[f]]
+        if changed:
+            raise UsageError(
+                f"`output_dir` {out!r} holds an interrupted run with different settings ("
+                + ", ".join(f"{f} {previous[f]!r}, now {now[f]!r}" for f in changed)
+                + "): rerun it with its settings to resume, or choose another output_dir."
+            )
+        return True
+    finished = [
+        name
+        for name in (BEST_CHECKPOINT, LAST_CHECKPOINT, HISTORY_FILE)
+        if os.path.exists(os.path.join(out, name))
+    ]
+    if finished and not config.overwrite:
+        raise UsageError(
+            f"`output_dir` {out!r} holds a finished run ({', '.join(finished)}): choose another "
+            "output_dir, or set overwrite (--overwrite) to replace it."
+        )
+    return False
+
+
+def train(
+    config=None, data_config=None, steps_per_epoch=None, verbose="auto", *, preset=None, **options
+):
+    """Loads the data and trains (see :func:`fit`): the whole ``inception-keras train``.
+
+    ``ik.train(preset="quickstart")``, ``ik.train(dataset="tf_flowers", epochs=10)`` or
+    ``ik.train(TrainConfig(...), DataConfig(...))``; how ``config``, ``data_config``,
+    ``preset`` and ``options`` combine is :func:`run_configs`'s. ``steps_per_epoch`` is the
+    same as the option of that name.
     """
+    if steps_per_epoch is not None:
+        options["steps_per_epoch"] = steps_per_epoch
+    config, data_config = run_configs(preset, config, data_config, **options)
     # A multi-worker strategy must exist before TensorFlow runs any operation: make it first.
     strategy = make_strategy(config.strategy)
-    data_config = dataclasses.replace(data_config, image_size=config.image_size, seed=config.seed)
     data = load_data(data_config)
-    # Export reads it back for int8 calibration images from the same data set.
-    os.makedirs(config.output_dir, exist_ok=True)
-    with open(os.path.join(config.output_dir, DATA_CONFIG_FILE), "w") as f:
-        json.dump(dataclasses.asdict(data_config), f, indent=2)
     if data.validation is None:
         raise UsageError(
             "training needs a validation set: set a validation split, folder or fraction."
@@ -511,10 +391,10 @@ def train(config, data_config, steps_per_epoch=None, verbose="auto"):
         data.num_classes,
         class_names=data.class_names,
         batch_size=data_config.batch_size,
-        steps_per_epoch=steps_per_epoch,
         train_examples=data.train_examples,
         strategy=strategy,
         verbose=verbose,
+        data_config=data_config,
     )
     result.skipped_files = data.skipped_count()
     return result

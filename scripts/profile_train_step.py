@@ -18,7 +18,8 @@ import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 from inception_keras import LocalResponseNormalization
-from inception_keras.benchmark import BenchmarkConfig, synthetic_batches, training_model
+from inception_keras.benchmark import BenchmarkConfig
+from inception_keras.benchmark.measure import synthetic_batches, training_model
 from inception_keras.training import training_targets
 
 # Trace events that contain other ops rather than being kernels themselves.

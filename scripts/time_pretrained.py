@@ -43,13 +43,13 @@ def main():
         slim_reference.write_slim_checkpoint(prefix)
 
         timed(
-            "build GoogLeNet(aux_logits=True) (no weights)", lambda: ik.GoogLeNet(aux_logits=True)
+            "build GoogLeNet(include_aux=True) (no weights)", lambda: ik.GoogLeNet(include_aux=True)
         )
         timed("convert the .caffemodel (read + map)", lambda: caffe.convert(model_file))
         timed("convert the TF-slim checkpoint", lambda: slim.convert(prefix))
         timed(
-            "GoogLeNet(weights=<.caffemodel>, aux_logits=True)",
-            lambda: ik.GoogLeNet(weights=model_file, aux_logits=True),
+            "GoogLeNet(weights=<.caffemodel>, include_aux=True)",
+            lambda: ik.GoogLeNet(weights=model_file, include_aux=True),
         )
 
         # weights="imagenet": the first call downloads from the local mirror and fills the cache.
@@ -60,11 +60,11 @@ def main():
         )
         timed(
             'GoogLeNet(weights="imagenet") first call (copy, convert, cache)',
-            lambda: ik.GoogLeNet(weights="imagenet", aux_logits=True),
+            lambda: ik.GoogLeNet(weights="imagenet", include_aux=True),
         )
         timed(
             'GoogLeNet(weights="imagenet") from the cache',
-            lambda: ik.GoogLeNet(weights="imagenet", aux_logits=True),
+            lambda: ik.GoogLeNet(weights="imagenet", include_aux=True),
         )
 
 

@@ -34,3 +34,60 @@ def test_cli_keeps_the_traceback_of_a_bug(monkeypatch):
     monkeypatch.setattr(cli, "_summary", broken)
     with pytest.raises(ValueError, match="internal error"):
         cli.main(["summary"])
+
+
+def test_renamed_arguments_still_work_with_a_warning():
+
+    from inception_keras.evaluation import multi_crop
+    from inception_keras.model import GoogLeNet
+
+    with pytest.warns(DeprecationWarning, match="`aux_logits` is deprecated: use `include_aux`"):
+        model = GoogLeNet(input_shape=(64, 64, 3), classes=3, aux_logits=True)
+    assert model.output_names == ["predictions", "aux1", "aux2"]
+    image = tf.zeros([80, 80, 3])
+    with pytest.warns(DeprecationWarning, match="central_fraction"):
+        old = multi_crop(image, crops=1, input_size=32, central_fraction=0.5)
+    assert old.shape == (1, 32, 32, 3)
+    with pytest.raises(TypeError, match="both `central_fraction` and `crop_fraction`"):
+        multi_crop(image, central_fraction=0.5, crop_fraction=0.5)
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("m.keras", "Keras"),
+        ("m.tflite", "TFLite"),
+        ("m.onnx", "ONNX"),
+        ("sm/saved_model.pb", "SavedModel"),
+    ],
+)
+def test_a_corrupt_model_file_is_named_in_one_line(tmp_path, capsys, name, kind):
+    from inception_keras import shapes
+
+    image = shapes.write_images(tmp_path / "images", count=1, image_size=32)[0]
+    path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(bytes(range(256)) * 8)  # not a model of any kind
+    model = str(path.parent if kind == "SavedModel" else path)
+    for command in (["predict", image, "--model", model], ["evaluate", "--model", model]):
+        assert cli.main(command) == 2
+        err = capsys.readouterr().err
+        assert f"error: corrupt or not a {kind} file: {model}" in err
+        assert len(err.strip().splitlines()) == 1, err
+
+
+def test_paths_of_the_wrong_kind_are_named_in_one_line(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a directory")
+    folder = tmp_path / "data" / "class_a"
+    folder.mkdir(parents=True)
+    from inception_keras import shapes
+
+    shapes.write_images(folder, count=2, image_size=32)
+    (tmp_path / "data" / "class_b").mkdir()
+    shapes.write_images(tmp_path / "data" / "class_b", count=2, image_size=32)
+    train = ["train", "--dataset", str(tmp_path / "data"), "--image-size", "32", "--epochs", "1"]
+    assert cli.main(train + ["--output-dir", str(a_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"`output_dir` '{a_file}' is a file" in err and len(err.strip().splitlines()) == 1
+    assert a_file.read_text() == "not a directory"

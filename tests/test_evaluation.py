@@ -184,10 +184,10 @@ def test_single_crop_is_the_central_crop_eval_transform(shape, fraction):
     expected = tf.image.resize(
         tf.image.central_crop(tf.cast(image, tf.float32), fraction), [64, 64]
     )
-    out = multi_crop(image, crops=1, input_size=64, central_fraction=fraction)
+    out = multi_crop(image, crops=1, input_size=64, crop_fraction=fraction)
     np.testing.assert_array_equal(out[0], expected)
 
-    (box,) = crop_boxes(*shape, crops=1, input_size=64, central_fraction=fraction)
+    (box,) = crop_boxes(*shape, crops=1, input_size=64, crop_fraction=fraction)
     crops = multi_crop(coordinate_image(*shape), 1, 64, fraction).numpy()
     check_crop_pixels(crops, [box], *shape, 64, atol=1e-3)
 
@@ -304,7 +304,7 @@ def test_bad_arguments_raise_value_errors_naming_them():
         ("image", lambda: multi_crop(np.zeros((2, 40, 50, 3), np.uint8))),
         ("image", lambda: evaluate(predict, [(np.zeros((40, 50, 4), np.uint8), 0)])),
         ("input_size", lambda: multi_crop(image, input_size=0)),
-        ("central_fraction", lambda: multi_crop(image, central_fraction=0.0)),
+        ("crop_fraction", lambda: multi_crop(image, crop_fraction=0.0)),
         ("batch_size", lambda: evaluate(predict, examples, batch_size=0)),
         ("top_k", lambda: evaluate(predict, examples, top_k=(0,))),
         (

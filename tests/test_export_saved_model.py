@@ -47,7 +47,7 @@ def batch(n, seed=0):
 @pytest.fixture(scope="module")
 def model():
     # With aux heads: the export must strip them itself.
-    keras_model = ik.GoogLeNet(classes=CLASSES, input_shape=(SIZE, SIZE, 3), aux_logits=True)
+    keras_model = ik.GoogLeNet(classes=CLASSES, input_shape=(SIZE, SIZE, 3), include_aux=True)
     return keras_model
 
 

@@ -36,7 +36,7 @@ def rendered(count, seed, size=SIZE):
 def paper_model():
     keras.utils.set_random_seed(0)
     model = ik.GoogLeNet(
-        input_shape=(SIZE, SIZE, 3), classes=CLASSES, aux_logits=True, variant="paper"
+        input_shape=(SIZE, SIZE, 3), classes=CLASSES, include_aux=True, variant="paper"
     )
     fit_classifier(model, *rendered(240, seed=1))
     return model
@@ -208,7 +208,7 @@ def test_mixed_precision_model_exports_float32(held_out, tmp_path):
     """A model trained under mixed_bfloat16 exports: TFLite has no bfloat16 kernels."""
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        model = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=CLASSES, aux_logits=True)
+        model = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=CLASSES, include_aux=True)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     path = tflite.export_tflite(model, tmp_path / "mixed.tflite")

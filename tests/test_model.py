@@ -77,7 +77,7 @@ def independent_counts(size=224, classes=1000, bn=False, aux=False):
 @pytest.mark.parametrize("aux", [False, True])
 @pytest.mark.parametrize("size", [224, 96, 299])
 def test_output_shapes_and_parameter_count(variant, aux, size):
-    model = ik.GoogLeNet(input_shape=(size, size, 3), classes=7, aux_logits=aux, variant=variant)
+    model = ik.GoogLeNet(input_shape=(size, size, 3), classes=7, include_aux=aux, variant=variant)
     outputs = model(np.random.uniform(0, 255, (2, size, size, 3)).astype("float32"))
     outputs = outputs if aux else [outputs]
     assert len(outputs) == (3 if aux else 1)
@@ -89,7 +89,7 @@ def test_output_shapes_and_parameter_count(variant, aux, size):
 
 
 def test_block_outputs_match_table_1_at_224():
-    model = ik.GoogLeNet(aux_logits=True)
+    model = ik.GoogLeNet(include_aux=True)
     expected = {
         "conv1": (112, 112, 64),
         "pool1": (56, 56, 64),
@@ -145,7 +145,7 @@ def test_variants_differ_only_in_lrn_and_batch_norm():
 
 
 def test_relu_after_every_convolution():
-    model = ik.GoogLeNet(aux_logits=True)
+    model = ik.GoogLeNet(include_aux=True)
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
             assert layer.activation is keras.activations.relu, layer.name
@@ -189,7 +189,7 @@ def test_any_input_size_without_aux_heads():
 
 
 def test_small_input_with_aux_heads_trains():
-    model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, aux_logits=True)
+    model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, include_aux=True)
     model.compile(
         optimizer="sgd",
         loss={name: "sparse_categorical_crossentropy" for name in model.output_names},
@@ -231,7 +231,7 @@ def test_classifier_activation_none_gives_logits():
 
 
 def test_save_and_load_keras_file_safe_mode(tmp_path):
-    model = ik.GoogLeNet(input_shape=(96, 96, 3), classes=5, aux_logits=True)
+    model = ik.GoogLeNet(input_shape=(96, 96, 3), classes=5, include_aux=True)
     x = np.random.default_rng(1).uniform(0, 255, (2, 96, 96, 3)).astype("float32")
     expected = [keras.ops.convert_to_numpy(o) for o in model(x)]
     path = tmp_path / "googlenet.keras"
@@ -256,7 +256,7 @@ def test_weights_only_round_trip(tmp_path):
 
 
 def test_gradients_reach_the_aux_heads():
-    model = ik.GoogLeNet(input_shape=(96, 96, 3), classes=4, aux_logits=True)
+    model = ik.GoogLeNet(input_shape=(96, 96, 3), classes=4, include_aux=True)
     x = tf.random.uniform((2, 96, 96, 3), 0, 255)
     y = tf.constant([1, 3])
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
@@ -287,7 +287,7 @@ def test_gradients_reach_the_aux_heads():
 
 
 def test_inference_model_strips_aux_heads():
-    model = ik.GoogLeNet(input_shape=(96, 96, 3), classes=4, aux_logits=True)
+    model = ik.GoogLeNet(input_shape=(96, 96, 3), classes=4, include_aux=True)
     inference = ik.inference_model(model)
     assert len(inference.outputs) == 1
     assert not any(layer.name.startswith("aux") for layer in inference.layers)
@@ -302,7 +302,7 @@ def test_inference_model_strips_aux_heads():
 def test_inference_model_of_a_mixed_precision_model_is_float32():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, aux_logits=True)
+        model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, include_aux=True)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     inference = ik.inference_model(model)
@@ -344,8 +344,8 @@ def test_feature_model_end_points():
         (dict(include_top=False, pooling="sum"), "pooling"),
         (dict(input_shape=(16, 16, 3)), "input_shape"),
         (dict(input_shape=(224, 224, 1)), "input_shape"),
-        (dict(input_shape=(None, None, 3), aux_logits=True), "input_shape"),
-        (dict(include_top=False, aux_logits=True), "aux_logits"),
+        (dict(input_shape=(None, None, 3), include_aux=True), "input_shape"),
+        (dict(include_top=False, include_aux=True), "include_aux"),
         (dict(weights="/nonexistent/googlenet.weights.h5"), "weights"),
     ],
 )

@@ -152,7 +152,7 @@ def test_naive_summary_compares_only_the_stem_with_the_paper(naive_224):
 
 
 def test_naive_variant_with_aux_heads_and_a_small_input():
-    model = ik.GoogLeNet(variant="naive", input_shape=(64, 64, 3), classes=3, aux_logits=True)
+    model = ik.GoogLeNet(variant="naive", input_shape=(64, 64, 3), classes=3, include_aux=True)
     assert [tuple(o.shape) for o in model.outputs] == [(None, 3)] * 3
     out = model(np.random.default_rng(1).uniform(0, 255, (1, 64, 64, 3)).astype("float32"))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(out[0]).sum(), 1.0, rtol=1e-5)

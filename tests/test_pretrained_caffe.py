@@ -47,7 +47,7 @@ def relative_error(got, want):
 @pytest.mark.parametrize("encoding", ["v1", "v2"])
 def test_converted_model_equals_caffe(files, images, reference, encoding):
     _, paths, _ = files
-    model = ik.GoogLeNet(weights=paths[encoding], aux_logits=True)
+    model = ik.GoogLeNet(weights=paths[encoding], include_aux=True)
     outputs = ik.feature_model(model, list(BLOCKS) + ["predictions", "aux1", "aux2"])(images)
     for block in BLOCKS:
         ours = np.asarray(outputs[block]).transpose(0, 3, 1, 2)  # NHWC -> Caffe's NCHW
@@ -104,7 +104,7 @@ def test_convolutions_load_at_other_sizes_and_aux_heads_need_224(files):
     )
     assert backbone.output.shape[-1] == 1024
     with pytest.raises(ValueError, match="aux1_fc1.*224x224"):
-        ik.GoogLeNet(weights=paths["v2"], aux_logits=True, input_shape=(160, 160, 3))
+        ik.GoogLeNet(weights=paths["v2"], include_aux=True, input_shape=(160, 160, 3))
 
 
 def test_files_that_are_not_googlenet(tmp_path, files):

@@ -95,7 +95,7 @@ def test_headless_backbone_at_another_size(checkpoint):
     [
         (dict(variant="paper"), "'slim' variant"),
         (dict(variant="slim", classes=10), "`classes` must be 1000"),
-        (dict(variant="slim", aux_logits=True), "no aux classifiers"),
+        (dict(variant="slim", include_aux=True), "no aux classifiers"),
     ],
 )
 def test_arguments_that_do_not_fit_the_checkpoint(checkpoint, kwargs, message):

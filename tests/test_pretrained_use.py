@@ -80,9 +80,9 @@ def from_server(server, published, monkeypatch, tmp_path):
 
 def test_imagenet_weights_download_once_then_load_from_the_cache(from_server, server, published):
     x = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype("float32")
-    model = ik.GoogLeNet(weights="imagenet", aux_logits=True)
+    model = ik.GoogLeNet(weights="imagenet", include_aux=True)
     assert server.requests == ["/bvlc_googlenet.caffemodel"]
-    direct = ik.GoogLeNet(weights=str(published / "bvlc_googlenet.caffemodel"), aux_logits=True)
+    direct = ik.GoogLeNet(weights=str(published / "bvlc_googlenet.caffemodel"), include_aux=True)
     for got, want in zip(model.predict(x, verbose=0), direct.predict(x, verbose=0)):
         np.testing.assert_array_equal(got, want)
     assert sorted(os.listdir(from_server)) == [
@@ -176,7 +176,7 @@ def run_convert(source, output):
 def test_convert_writes_a_safe_keras_model_with_imagenet_names(converted, published):
     model = keras.saving.load_model(converted, safe_mode=True)
     assert model.output_names == ["predictions", "aux1", "aux2"]
-    direct = ik.GoogLeNet(weights=str(published / "bvlc_googlenet.caffemodel"), aux_logits=True)
+    direct = ik.GoogLeNet(weights=str(published / "bvlc_googlenet.caffemodel"), include_aux=True)
     for a, b in zip(model.weights, direct.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     metadata = json.loads(converted.with_suffix(".json").read_text())

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_every_format_loads_and_agrees(tmp_path):
-    model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=5, aux_logits=True)
+    model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=5, include_aux=True)
     checkpoint = tmp_path / "model.keras"
     model.save(checkpoint)
     paths = {

@@ -49,7 +49,7 @@ def test_rows_are_read_from_the_live_model():
 
 
 def test_summary_reports_where_the_paper_disagrees():
-    text = format_summary(ik.GoogLeNet(aux_logits=True))
+    text = format_summary(ik.GoogLeNet(include_aux=True))
     assert "Total (inference, no aux heads): 6,990,272 weights" in text
     assert "1,582,671,872 multiply-adds (1.58G)" in text
     notes = text.split("disagrees")[1]

@@ -3,21 +3,25 @@
 import hashlib
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
-import time
 
 import keras
+import numpy as np
 import pytest
 
 from inception_keras.cli import main
+from inception_keras.data import DataConfig, load_data
 from inception_keras.training import read_history
+
+HERE = pathlib.Path(__file__).parent
 
 # Every test here trains, exports or starts processes: the slow tier.
 pytestmark = pytest.mark.slow
 
-EPOCHS = 4
+EPOCHS = 3
 
 
 def train_command(data_dir, output_dir):
@@ -52,39 +56,57 @@ def data_dir(shapes_data_dir):
     return shapes_data_dir
 
 
-def test_killed_run_resumes_at_the_last_finished_epoch(data_dir, tmp_path, capsys):
-    out = tmp_path / "run"
-    command = train_command(data_dir, out)
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    history_csv = out / "history.csv"
-    deadline = time.time() + 600
-    while time.time() < deadline and first.poll() is None:
-        if history_csv.exists() and len(history_csv.read_text().splitlines()) >= 3:  # header + 2
-            break
-        time.sleep(0.2)
-    assert first.poll() is None, (
-        "the first run ended before it could be killed:\n" + first.stdout.read()
-    )
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
-    finished = len(read_history(history_csv)["epoch"])
-    assert 2 <= finished < EPOCHS
-    assert (out / "backup").exists()
+def run_killed(data_dir, out, kill=None):
+    command = [sys.executable, str(HERE / "_killed_run.py"), str(data_dir), str(out)]
+    return subprocess.run(command + ([kill] if kill else []), capture_output=True, text=True)
 
-    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert f"Epoch {finished + 1}/{EPOCHS}" in resumed.stdout
-    assert "Epoch 1/" not in resumed.stdout  # did not restart from scratch
-    history = read_history(history_csv)
-    assert history["epoch"] == [float(e) for e in range(EPOCHS)]  # each epoch once
+
+@pytest.fixture(scope="module")
+def resumed_run(data_dir, tmp_path_factory):
+    """A run killed twice inside a file write, then run to its end: ``(output dir, outputs)``."""
+    out = tmp_path_factory.mktemp("resumed") / "run"
+    # Killed while writing the resume backup after epoch 2: the backup still says 1 epoch is
+    # done, history.csv already has epoch 2's row.
+    first = run_killed(data_dir, out, "save_weights:2")
+    # Resumed at epoch 2 and killed while writing its first checkpoint (last.keras, epoch 2).
+    second = run_killed(data_dir, out, "save:1")
+    third = run_killed(data_dir, out)
+    return out, (first, second, third)
+
+
+def test_a_run_killed_inside_its_writes_resumes_where_it_stopped(resumed_run, data_dir):
+    out, (first, second, third) = resumed_run
+    assert first.returncode == second.returncode == -signal.SIGKILL, first.stderr + second.stderr
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert f"Epoch 2/{EPOCHS}" in second.stdout and "Epoch 1/" not in second.stdout
+    assert f"Epoch 3/{EPOCHS}" in third.stdout and "Epoch 2/" not in third.stdout
+    # Every epoch once in the log, the killed ones re-run.
+    history = read_history(out / "history.csv")
+    assert history["epoch"] == [float(e) for e in range(EPOCHS)]
     assert not (out / "backup").exists()
+    assert not [name for name in os.listdir(out) if name.startswith(".")]  # no temporary files
     # Where an uninterrupted run ends: all epochs' optimizer steps, weights and state restored.
     last = keras.saving.load_model(out / "last.keras", safe_mode=True)
-    steps_per_epoch = -(-512 // 64)
-    assert int(last.optimizer.iterations) == EPOCHS * steps_per_epoch
-    assert "best validation top-1" in resumed.stdout
+    assert int(last.optimizer.iterations) == EPOCHS * -(-512 // 64)
+    # best.keras scores what the summary and best_score.json say: evaluated again here.
+    best_score = json.loads((out / "best_score.json").read_text())
+    best = keras.saving.load_model(out / "best.keras", safe_mode=True)
+    data = load_data(
+        DataConfig(dataset="shapes/smoke", data_dir=str(data_dir), image_size=32, batch_size=64)
+    )
+    hits = total = 0
+    for images, labels in data.validation:
+        predicted = np.argmax(best.predict_on_batch(images)[0], axis=-1)
+        hits, total = hits + int(np.sum(predicted == labels.numpy())), total + len(labels)
+    assert total == 128
+    assert hits / total == pytest.approx(best_score["val_predictions_top1"], abs=1e-6)
+    assert best_score["val_predictions_top1"] == max(history["val_predictions_top1"])
+    assert f"best validation top-1 {hits / total:.2%}" in third.stdout
 
-    # Export every format from the best checkpoint, then evaluate checkpoint and artefacts alike.
+
+def test_the_resumed_checkpoint_exports_and_evaluates(resumed_run, data_dir, tmp_path, capsys):
+    out, _ = resumed_run
+    # Every format from the best checkpoint, then checkpoint and artefacts evaluated alike.
     assert (
         main(
             [
@@ -156,7 +178,8 @@ def test_train_stops_before_training_on_a_bad_source(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_preset_sets_defaults_and_flags_override(monkeypatch):
+def _configs_from_cli(monkeypatch, argv):
+    """The (TrainConfig, DataConfig) that ``inception-keras train ARGV`` would train with."""
     import inception_keras.training as training
 
     seen = {}
@@ -165,16 +188,19 @@ def test_preset_sets_defaults_and_flags_override(monkeypatch):
         def summary(self):
             return "ok"
 
-    def fake_train(config, data_config, steps_per_epoch=None):  # the CLI's mapping only
-        seen.update(config=config, data=data_config)
+    def fake_train(preset=None, **options):  # the CLI's mapping only
+        seen["configs"] = training.run_configs(preset, **options)
         return Result()
 
     monkeypatch.setattr(training, "train", fake_train)
-    assert (
-        main(["train", "--preset", "quickstart", "--variant", "paper", "--learning-rate", "1e-3"])
-        == 0
+    assert main(["train", *argv]) == 0
+    return seen["configs"]
+
+
+def test_preset_sets_defaults_and_flags_override(monkeypatch):
+    config, data = _configs_from_cli(
+        monkeypatch, ["--preset", "quickstart", "--variant", "paper", "--learning-rate", "1e-3"]
     )
-    config, data = seen["config"], seen["data"]
     assert (config.variant, config.learning_rate) == ("paper", 1e-3)  # flags win
     assert (config.image_size, config.epochs, config.recipe, config.ema_momentum) == (
         64,
@@ -182,5 +208,40 @@ def test_preset_sets_defaults_and_flags_override(monkeypatch):
         "modern",
         0.99,
     )
-    assert (data.dataset, data.batch_size, data.cache) == ("shapes/64px", 64, True)
+    assert (data.dataset, data.batch_size, data.cache, data.image_size) == (
+        "shapes/64px",
+        64,
+        True,
+        64,
+    )
     assert data.augment.area_range == (0.5, 1.0)
+    assert config.weight_decay == 0.05  # the modern recipe's, not the paper's 0
+
+
+def test_every_data_and_augmentation_option_is_a_flag(monkeypatch, tmp_path):
+    config, data = _configs_from_cli(
+        monkeypatch,
+        [
+            "--area-range", "0.2", "0.9",
+            "--no-flip",
+            "--resize-methods", "bilinear", "area",
+            "--cache-dir", str(tmp_path),
+            "--steps-per-epoch", "7",
+            "--image-size", "96",
+        ],
+    )  # fmt: skip
+    assert data.augment.area_range == (0.2, 0.9) and data.augment.flip is False
+    assert data.augment.resize_methods == ("bilinear", "area")
+    assert data.augment.hue_delta == 0.2  # not given: AugmentConfig's default
+    assert (data.cache, data.cache_dir) == (True, str(tmp_path))
+    assert (config.steps_per_epoch, config.image_size, data.image_size) == (7, 96, 96)
+    # The former spelling of --area-range MIN 1.
+    _, data = _configs_from_cli(monkeypatch, ["--min-crop-area", "0.3"])
+    assert data.augment.area_range == (0.3, 1.0)
+    _, data = _configs_from_cli(monkeypatch, ["--preset", "quickstart", "--no-augment"])
+    assert data.augment is None
+
+
+def test_augmentation_options_with_augmentation_off_are_refused(capsys):
+    assert main(["train", "--no-augment", "--area-range", "0.5", "1"]) == 2
+    assert "area_range" in capsys.readouterr().err

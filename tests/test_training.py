@@ -4,12 +4,16 @@ import pytest
 import tensorflow as tf
 
 import inception_keras as ik
+from inception_keras.data import DataConfig
+from inception_keras.errors import UsageError
+from inception_keras.preprocessing import AugmentConfig
 from inception_keras.training import (
     TrainConfig,
     compile_for_training,
     fit,
     learning_rate_schedule,
     read_history,
+    run_configs,
     training_targets,
 )
 
@@ -25,7 +29,7 @@ def small_dataset(n=32, batch=8, seed=0):
 
 def test_total_loss_is_main_plus_weighted_aux_on_a_real_batch():
     config = TrainConfig(variant="paper", image_size=SIZE, aux_weight=0.3, epochs=1)
-    model = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=CLASSES, aux_logits=True)
+    model = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=CLASSES, include_aux=True)
     compile_for_training(model, config, steps_per_epoch=4)
     batch = training_targets(small_dataset(n=8), CLASSES).take(1)
     logs = model.evaluate(batch, return_dict=True, verbose=0)
@@ -45,7 +49,7 @@ def test_total_loss_is_main_plus_weighted_aux_on_a_real_batch():
 
 def test_paper_recipe():
     config = TrainConfig(recipe="paper", learning_rate=0.05, epochs=40)
-    model = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=CLASSES, aux_logits=True)
+    model = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=CLASSES, include_aux=True)
     compile_for_training(model, config, steps_per_epoch=10)
     opt = model.optimizer
     assert isinstance(opt, keras.optimizers.SGD) and opt.momentum == pytest.approx(0.9)
@@ -157,7 +161,9 @@ def test_both_variants_train_in_reduced_precision(variant, precision):
     config = TrainConfig(
         variant=variant, image_size=32, precision=precision, epochs=1, learning_rate=0.01
     )
-    model = ik.GoogLeNet(input_shape=(32, 32, 3), classes=CLASSES, aux_logits=True, variant=variant)
+    model = ik.GoogLeNet(
+        input_shape=(32, 32, 3), classes=CLASSES, include_aux=True, variant=variant
+    )
     compile_for_training(model, config, steps_per_epoch=2)
     compute = "bfloat16" if precision == "mixed_bfloat16" else "float16"
     assert model.get_layer("inception_3a_5x5").compute_dtype == compute
@@ -174,3 +180,78 @@ def test_both_variants_train_in_reduced_precision(variant, precision):
             break
     assert np.isfinite(logs["loss"])
     assert not np.array_equal(model.get_layer("conv1").kernel.numpy(), before)
+
+
+def test_run_configs_combines_preset_options_and_configs():
+    config, data = run_configs("quickstart", epochs=3, flip=False)
+    assert (config.epochs, config.image_size, data.image_size) == (3, 64, 64)
+    assert (data.augment.area_range, data.augment.flip) == ((0.5, 1.0), False)
+    # A base config, then options: a new recipe brings its own defaults unless given.
+    config, _ = run_configs(config=TrainConfig(recipe="paper"), recipe="modern")
+    assert (config.optimizer, config.learning_rate, config.weight_decay) == ("adamw", 2e-3, 0.05)
+    config, _ = run_configs(config=TrainConfig(), recipe="modern", learning_rate=0.5)
+    assert (config.optimizer, config.learning_rate) == ("adamw", 0.5)
+    _, data = run_configs(data_config=DataConfig(dataset="x", augment=None), epochs=2)
+    assert (data.dataset, data.augment) == ("x", None)
+    with pytest.raises(UsageError, match="unknown training option.*colour"):
+        run_configs(colour="red")
+    with pytest.raises(UsageError, match="unknown preset 'fast'"):
+        run_configs("fast")
+    with pytest.raises(UsageError, match="hue_delta.*augmentation off"):
+        run_configs(augment=False, hue_delta=0.1)
+
+
+def test_data_config_spellings():
+    assert DataConfig(cache="/tmp/c").cache_dir == "/tmp/c"  # the former spelling of cache_dir
+    assert DataConfig(cache_dir="/tmp/c").cache is True
+    assert DataConfig(augment=False).augment is None
+    assert DataConfig(augment=True).augment == AugmentConfig()
+
+
+def _snapshot(directory):
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_finished_run_is_refused_and_left_untouched(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("best.keras", "last.keras", "history.csv", "train_config.json"):
+        (out / name).write_bytes(b"from the first run")
+    before = _snapshot(out)
+    config = TrainConfig(image_size=SIZE, epochs=1, output_dir=str(out))
+    with pytest.raises(UsageError, match=r"holds a finished run \(best.keras, last.keras"):
+        fit(config, small_dataset(), small_dataset(), CLASSES)
+    assert _snapshot(out) == before
+
+
+def test_an_interrupted_run_is_not_touched_by_a_command_it_refuses(tmp_path):
+    out = tmp_path / "run"
+    (out / "backup").mkdir(parents=True)
+    (out / "train_config.json").write_text(
+        '{"variant": "paper", "image_size": 64, "num_classes": 4, "epochs": 1}'
+    )
+    (out / "data_config.json").write_text('{"dataset": "mine"}')
+    (out / "history.csv").write_text("epoch,loss\n0,1.5\n")
+    before = _snapshot(out)
+    # Settings that differ from the interrupted run's, invalid or not: refused before anything
+    # is written; and an input too small for the model, with no run to resume there.
+    with pytest.raises(UsageError, match="image_size 64, now 16"):
+        fit(TrainConfig(image_size=16, epochs=1, output_dir=str(out)), *[small_dataset()] * 2, 4)
+    with pytest.raises(UsageError, match="interrupted run with different settings.*image_size 64"):
+        fit(TrainConfig(image_size=48, epochs=1, output_dir=str(out)), *[small_dataset()] * 2, 4)
+    assert _snapshot(out) == before
+    with pytest.raises(UsageError, match="at least 32"):
+        fit(TrainConfig(image_size=16, output_dir=str(tmp_path / "new")), *[small_dataset()] * 2, 4)
+    assert not (tmp_path / "new").exists()
+
+
+def test_an_output_dir_that_is_a_file_is_refused(tmp_path):
+    out = tmp_path / "a_file"
+    out.write_text("mine")
+    with pytest.raises(UsageError, match="is a file"):
+        fit(TrainConfig(image_size=SIZE, output_dir=str(out)), *[small_dataset()] * 2, CLASSES)
+    assert out.read_text() == "mine"

@@ -8,6 +8,7 @@ import shutil
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import inception_keras as ik
 from inception_keras import shapes
@@ -43,7 +44,7 @@ def exported(tmp_path_factory):
     model = ik.GoogLeNet(
         input_shape=(SIZE, SIZE, 3),
         classes=len(shapes.CLASS_NAMES),
-        aux_logits=True,
+        include_aux=True,
         variant="paper",
     )
     checkpoint = root / "run" / "best.keras"
@@ -248,6 +249,32 @@ def test_verify_runs_given_images_and_reports_bad_input(exported, tmp_path, caps
     assert "gone.png: no such file" in capsys.readouterr().err
 
 
+def test_verify_holds_the_manifests_class_names_to_the_savedmodel_and_the_reference(
+    exported, tmp_path
+):
+    version = copy_version(exported, tmp_path)
+    report = verify(version, max_images=4, latency_runs=1, tolerances=Tolerances(0.1, 0.0, 0.0))
+    assert report.passed and report.name_problems == []
+    assert report.reference == str(exported["checkpoint"])
+    assert "the checkpoint the manifest names" in report.reference_reason
+    # Reversed names in the manifest (not covered by its hashes): every label would be wrong.
+    manifest = json.loads((version / MANIFEST).read_text())
+    manifest["class_names"].reverse()
+    (version / MANIFEST).write_text(json.dumps(manifest))
+    report = verify(version, max_images=4, latency_runs=1, tolerances=Tolerances(0.1, 0.0, 0.0))
+    assert not report.passed
+    assert len(report.name_problems) == 2  # against the SavedModel's asset and the checkpoint
+    assert "class 0: 'crescent' vs 'circle'" in report.name_problems[0]
+    assert "FAILED" in report.format() and "class names: manifest.json" in report.format()
+    # A source that is gone: the SavedModel stands in, and the report says why.
+    manifest["class_names"].reverse()
+    manifest["source"] = str(tmp_path / "gone.keras")
+    (version / MANIFEST).write_text(json.dumps(manifest))
+    report = verify(version, max_images=4, latency_runs=1, tolerances=Tolerances(0.1, 0.0, 0.0))
+    assert report.passed and report.reference == str(version)
+    assert "gone.keras' is gone; the SavedModel stands in" in report.reference_reason
+
+
 def test_every_artefact_finds_its_class_names(exported, tmp_path):
     version = exported["version"]
     for path in (
@@ -346,9 +373,17 @@ def test_predict_with_a_plain_callable_runner(tmp_path):
             bright = images.mean(axis=(1, 2, 3)) / 255
             return np.stack([1 - bright, bright], axis=-1)
 
-    shapes.write_images(tmp_path, 3, image_size=32)
+    # Flat grey images: every crop and resize keeps the grey level, so the answer is known.
+    expected = {51: ("0", 0.8), 204: ("1", 0.8), 255: ("1", 1.0)}
+    for grey in expected:
+        image = tf.fill([40, 60, 3], tf.constant(grey, tf.uint8))
+        tf.io.write_file(str(tmp_path / f"grey_{grey}.png"), tf.io.encode_png(image))
     result = predict(MeanBrightness(), [tmp_path], top_k=1)
     assert result.model == "MeanBrightness" and not result.errors
-    assert len(result.predictions) == 3
-    for prediction in result.predictions:
-        assert prediction.labels[0] in ("0", "1") and 0.5 <= prediction.probabilities[0] <= 1
+    got = {
+        int(os.path.basename(p.path)[5:-4]): (p.labels[0], p.probabilities[0])
+        for p in result.predictions
+    }
+    assert got.keys() == expected.keys()
+    for grey, (label, probability) in expected.items():
+        assert got[grey][0] == label and got[grey][1] == pytest.approx(probability, abs=1e-6)

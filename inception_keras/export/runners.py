@@ -6,6 +6,7 @@ every exported artefact are scored by the same code.
 """
 
 import os
+import zipfile
 
 import keras
 
@@ -43,10 +44,12 @@ class KerasRunner:
 def load_runner(path):
     """The runner for ``path``: ``.keras``, a SavedModel version directory, ``.tflite``, ``.onnx``.
 
-    Raises ``ValueError`` naming the path when it is neither (or does not exist).
+    Raises :class:`UsageError` naming the path when it is none of these, does not exist, or is
+    corrupt ("corrupt or not a TFLite file: PATH").
     """
     path = os.fspath(path)
-    runner = _runner_class(path)(path)
+    kind = artefact_format(path)
+    runner = _load(kind, path)
     runner.class_names = class_names(path)
     if runner.class_names is not None and len(runner.class_names) != runner.num_classes:
         raise UsageError(
@@ -54,6 +57,31 @@ def load_runner(path):
             f"{len(runner.class_names)}: {list(runner.class_names)[:10]}"
         )
     return runner
+
+
+FORMAT_NAMES = {"keras": "Keras", "saved_model": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
+_RUNNERS = {
+    "keras": KerasRunner,
+    "saved_model": SavedModelRunner,
+    "tflite": TFLiteRunner,
+    "onnx": OnnxRunner,
+}
+
+
+def _load(kind, path):
+    corrupt = f"corrupt or not a {FORMAT_NAMES[kind]} file: {path}"
+    file = os.path.join(path, "saved_model.pb") if kind == "saved_model" else path
+    if not os.path.isfile(file):
+        raise UsageError(f"not a file: {file}")
+    if kind == "keras" and not zipfile.is_zipfile(path):  # a .keras file is a zip archive
+        raise UsageError(corrupt)
+    try:
+        return _RUNNERS[kind](path)
+    except UsageError:
+        raise
+    except Exception as error:  # each runtime has its own parse errors (ORT's are not ValueError)
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise UsageError(f"{corrupt} ({first_line})" if first_line else corrupt) from error
 
 
 def artefact_format(path):
@@ -75,17 +103,6 @@ def artefact_format(path):
     )
 
 
-def _runner_class(path):
-    kind = artefact_format(path)
-    if kind == "keras":
-        return KerasRunner
-    if kind == "saved_model":
-        return SavedModelRunner
-    if kind == "tflite":
-        return TFLiteRunner
-    return OnnxRunner
-
-
 def class_names(path):
     """The class names shipped with an artefact, or ``None``.
 
@@ -95,17 +112,31 @@ def class_names(path):
     ``train_config.json`` beside a ``.keras`` checkpoint.
     """
     path = os.fspath(path)
-    if path.endswith(".keras"):
-        names = json_field(metadata_path(path), "class_names")
-        if names:
-            return tuple(str(n) for n in names)
     directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    for name in (MANIFEST, TRAIN_CONFIG_FILE):
-        names = json_field(os.path.join(directory, name), "class_names")
-        if names:
-            return tuple(str(n) for n in names)
+    manifest = json_field(os.path.join(directory, MANIFEST), "class_names")
+    if path.endswith(".keras"):
+        return checkpoint_class_names(path) or _names(manifest)
+    return _names(manifest) or asset_class_names(directory)
+
+
+def checkpoint_class_names(path):
+    """The names a ``.keras`` model's own files give: the JSON beside a converted model, else the
+    ``train_config.json`` of the run that wrote it; ``None`` if neither names them."""
+    names = json_field(metadata_path(path), "class_names")
+    if not names:
+        config = os.path.join(os.path.dirname(os.path.abspath(path)), TRAIN_CONFIG_FILE)
+        names = json_field(config, "class_names")
+    return _names(names)
+
+
+def asset_class_names(directory):
+    """The names in a SavedModel's ``assets/class_names.txt``, or ``None``."""
     asset = os.path.join(directory, "assets", CLASS_NAMES_ASSET)
-    if os.path.isfile(asset):
-        with open(asset, encoding="utf-8") as f:
-            return tuple(f.read().split("\n")[:-1])  # one name per line, each line ends in \n
-    return None
+    if not os.path.isfile(asset):
+        return None
+    with open(asset, encoding="utf-8") as f:
+        return tuple(f.read().split("\n")[:-1])  # one name per line, each line ends in \n
+
+
+def _names(names):
+    return tuple(str(n) for n in names) if names else None

@@ -20,7 +20,13 @@ import tensorflow as tf
 from inception_keras import data, preprocessing, shapes
 from inception_keras.errors import UsageError
 from inception_keras.export import file_hashes, run_data_config
-from inception_keras.export.runners import artefact_format, load_runner
+from inception_keras.export.runners import (
+    FORMAT_NAMES,
+    artefact_format,
+    asset_class_names,
+    checkpoint_class_names,
+    load_runner,
+)
 from inception_keras.export.tflite import QUANTIZATIONS
 from inception_keras.files import MANIFEST, json_field
 from inception_keras.timing import timed_calls
@@ -44,7 +50,7 @@ class Tolerances:
 
 
 @dataclasses.dataclass
-class Row:
+class ArtefactCheck:
     """One artefact's results; ``passed`` is ``None`` for the reference itself."""
 
     format: str
@@ -59,19 +65,25 @@ class Row:
 
 
 @dataclasses.dataclass
-class Report:
+class VerifyReport:
     """Result of :func:`verify`."""
 
     directory: str
     reference: str
+    reference_reason: str
     images: str
     num_images: int
-    rows: list[Row]
+    rows: list[ArtefactCheck]
     file_problems: list[str]
+    name_problems: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def passed(self):
-        return not self.file_problems and all(row.passed is not False for row in self.rows)
+        return (
+            not self.file_problems
+            and not self.name_problems
+            and all(row.passed is not False for row in self.rows)
+        )
 
     def to_json(self):
         return {**dataclasses.asdict(self), "passed": self.passed}
@@ -108,6 +120,7 @@ class Report:
         widths = [max(len(line[i]) for line in table) for i in range(len(header))]
         lines = [
             f"Verifying {self.directory} against {self.reference}",
+            f"({self.reference_reason})",
             f"on {self.num_images} images from {self.images}:",
             "",
         ]
@@ -119,6 +132,10 @@ class Report:
             lines += [f"{MANIFEST}: {problem}" for problem in self.file_problems]
         else:
             lines.append(f"{MANIFEST}: every file's sha256 and size match.")
+        if self.name_problems:
+            lines += [f"class names: {problem}" for problem in self.name_problems]
+        else:
+            lines.append("class names: the manifest, the SavedModel and the reference agree.")
         lines.append("PASSED" if self.passed else "FAILED: a tolerance or a file check is broken.")
         return "\n".join(lines)
 
@@ -141,6 +158,41 @@ def check_files(directory):
         if name in present and present[name] != listed[name]
     ]
     problems += [f"{name} is not listed" for name in present if name not in listed]
+    return problems
+
+
+def check_class_names(directory, reference):
+    """Problems between the class names an export ships - ``manifest.json``'s, the SavedModel's
+    asset - and the reference model's own (empty: all that exist agree). The manifest's names
+    are not covered by its hashes, so they are held to the other two."""
+    found = {}
+    manifest = json_field(os.path.join(directory, MANIFEST), "class_names")
+    if manifest is not None:
+        found[MANIFEST] = tuple(str(name) for name in manifest)
+    asset = asset_class_names(directory)
+    if asset is not None:
+        found["the SavedModel's assets/class_names.txt"] = asset
+    kind = artefact_format(reference)
+    own = None
+    if kind == "keras":
+        own = checkpoint_class_names(reference)
+    elif kind == "saved_model" and os.path.abspath(reference) != os.path.abspath(directory):
+        own = asset_class_names(reference)
+    if own is not None:
+        found[f"the reference's ({reference})"] = own
+    problems = []
+    (first, expected), *others = list(found.items()) or [(None, None)]
+    for where, names in others:
+        if names != expected:
+            index = next(
+                (i for i, (a, b) in enumerate(zip(expected, names)) if a != b),
+                min(len(expected), len(names)),
+            )
+            shown = [n[index] if index < len(n) else "(none)" for n in (expected, names)]
+            problems.append(
+                f"{first} and {where} differ ({len(expected)} vs {len(names)} names; "
+                f"class {index}: {shown[0]!r} vs {shown[1]!r})"
+            )
     return problems
 
 
@@ -239,7 +291,8 @@ def verify(
         tolerances: :class:`Tolerances`.
 
     Returns:
-        A :class:`Report`; ``report.passed`` is False when a tolerance or a file check is broken.
+        A :class:`VerifyReport`; ``report.passed`` is False when a tolerance or a file check is
+        broken.
     """
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
@@ -249,8 +302,18 @@ def verify(
         raise UsageError(f"{directory!r} holds no SavedModel, .tflite or .onnx artefact.")
     file_problems = check_files(directory)
     source = json_field(os.path.join(directory, MANIFEST), "source")
-    if reference is None:
-        reference = source if source and os.path.isfile(source) else found[0][1]
+    if reference is not None:
+        reason = "given as the reference"
+    elif source and os.path.isfile(source):
+        reference, reason = source, "the checkpoint the manifest names as the export's source"
+    else:
+        reference = found[0][1]
+        reason = (
+            f"the manifest's source {source!r} is gone"
+            if source
+            else "the manifest names no source checkpoint"
+        ) + f"; the {found[0][0]} stands in"
+    name_problems = check_class_names(directory, reference)
     reference_runner = load_runner(reference)
     size = reference_runner.input_shape[1]
     inputs, labels, description = verification_images(size, images, data_config, max_images, source)
@@ -262,7 +325,12 @@ def verify(
         )
 
     rows = [
-        row(f"{_LABELS[artefact_format(reference)]} (reference)", reference, reference_runner, None)
+        row(
+            f"{FORMAT_NAMES[artefact_format(reference)]} (reference)",
+            reference,
+            reference_runner,
+            None,
+        )
     ]
     for label, path, kind in found:
         if os.path.abspath(path) == os.path.abspath(reference):
@@ -279,10 +347,16 @@ def verify(
                 f"{reference_runner.num_classes}."
             )
         rows.append(row(label, path, runner, kind))
-    return Report(directory, reference, description, len(inputs), rows, file_problems)
-
-
-_LABELS = {"keras": "Keras", "saved_model": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
+    return VerifyReport(
+        directory,
+        reference,
+        reason,
+        description,
+        len(inputs),
+        rows,
+        file_problems,
+        name_problems,
+    )
 
 
 def _run(runner, inputs, batch_size=32):
@@ -313,7 +387,7 @@ def _row(label, path, directory, runner, inputs, labels, expected, latency_runs,
         shown = os.path.basename(path)
     else:
         shown = path
-    return Row(
+    return ArtefactCheck(
         label,
         shown,
         _size(path),

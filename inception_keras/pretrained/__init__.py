@@ -119,7 +119,7 @@ def resolve(weights, variant=None):
     )
 
 
-def check_weights_argument(weights, variant, include_top, classes, aux_logits):
+def check_weights_argument(weights, variant, include_top, classes, include_aux):
     """Validates ``GoogLeNet``'s ``weights`` against its other arguments (before building)."""
     if weights is None:
         return None
@@ -138,9 +138,10 @@ def check_weights_argument(weights, variant, include_top, classes, aux_logits):
             f"include_top=True; got {classes}. For other classes fine-tune "
             "(inception-keras train --weights ...)."
         )
-    if aux_logits and source.aux_heads is False:
+    if include_aux and source.aux_heads is False:
         raise WeightsError(
-            f"`aux_logits`: the weights {weights!r} have no aux classifiers; use aux_logits=False."
+            f"`include_aux`: the weights {weights!r} have no aux classifiers; "
+            "use include_aux=False."
         )
     return source
 

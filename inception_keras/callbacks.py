@@ -1,0 +1,177 @@
+"""The callbacks of a training run: throughput, the epoch history, the resume backup and the
+checkpoints - each file written atomically, so a run killed at any moment resumes cleanly."""
+
+import csv
+import math
+import os
+import sys
+import time
+
+import keras
+
+from inception_keras.files import (
+    BEST_CHECKPOINT,
+    BEST_SCORE_FILE,
+    HISTORY_FILE,
+    LAST_CHECKPOINT,
+    atomic_output,
+    read_json,
+    write_json,
+)
+
+
+class Throughput(keras.callbacks.Callback):
+    """Adds ``images_per_sec`` (training steps only, validation excluded) to each epoch's logs."""
+
+    def __init__(self, batch_size):
+        super().__init__()
+        self.batch_size = batch_size
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._val_time, self._steps = time.perf_counter(), 0.0, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps = batch + 1  # counted: a set that skips bad files has no known length
+
+    def on_test_begin(self, logs=None):
+        self._val_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._val_time += time.perf_counter() - self._val_start
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.perf_counter() - self._start - self._val_time
+        if logs is not None and elapsed > 0:
+            logs["images_per_sec"] = self._steps * self.batch_size / elapsed
+
+
+class EpochHistory(keras.callbacks.Callback):
+    """``history.csv``: one row per finished epoch, the whole file rewritten atomically each time.
+
+    Written by hand because Keras' ``CSVLogger`` appends in place: a kill mid-write leaves a torn
+    row, and an epoch re-run after a resume would appear twice. Here a re-run epoch replaces its
+    row, and rows of epochs not yet (re-)run are dropped when the run starts.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path, self.rows = path, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.rows is None:  # this process's first epoch: 0, or where a resume starts
+            previous = _read_rows(self.path) if os.path.exists(self.path) else []
+            self.rows = [row for row in previous if float(row["epoch"]) < epoch]
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch, **{key: float(value) for key, value in (logs or {}).items()}}
+        self.rows = [r for r in self.rows if float(r["epoch"]) != epoch] + [row]
+        columns = ["epoch"] + sorted({key for r in self.rows for key in r} - {"epoch"})
+        with atomic_output(self.path) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, columns, restval="")
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+class RunCheckpoints(keras.callbacks.Callback):
+    """``last.keras`` after every epoch, ``best.keras`` when validation top-1 improves, each
+    written atomically, and ``best_score.json`` with the scores ``best.keras`` was saved with.
+
+    Written by hand because Keras' ``ModelCheckpoint`` writes in place (a kill mid-save leaves a
+    truncated file) and starts every process with no best score, so after a resume a worse epoch
+    could replace ``best.keras``. Here the best score is read back from ``best_score.json``.
+    """
+
+    def __init__(self, output_dir, monitor="val_predictions_top1"):
+        super().__init__()
+        self.output_dir, self.monitor = output_dir, monitor
+
+    def on_train_begin(self, logs=None):
+        self.best = best_scores(self.output_dir).get(self.monitor, -math.inf)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        _save_atomically(self.model, os.path.join(self.output_dir, LAST_CHECKPOINT))
+        score = logs.get(self.monitor)
+        if score is not None and float(score) > self.best:
+            _save_atomically(self.model, os.path.join(self.output_dir, BEST_CHECKPOINT))
+            scores = {k: float(v) for k, v in logs.items() if k.startswith("val_")}
+            write_json(os.path.join(self.output_dir, BEST_SCORE_FILE), dict(scores, epoch=epoch))
+            self.best = float(score)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' resume backup, with its two files written atomically.
+
+    Keras writes them in place, so a kill during the write leaves a backup the resume cannot
+    load. This overrides the one private method that writes them (pinned Keras range in setup.cfg;
+    the kill-and-resume tests fail loudly if it changes).
+    """
+
+    def _save_model(self):
+        with atomic_output(self._weights_path, suffix=".weights.h5") as tmp:
+            self.model.save_weights(tmp, overwrite=True)
+        write_json(
+            self._training_metadata_path,
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen},
+        )
+
+
+def best_scores(output_dir):
+    """The validation scores ``best.keras`` in ``output_dir`` was saved with (``{}`` if none)."""
+    path = os.path.join(output_dir, BEST_SCORE_FILE)
+    if not os.path.exists(os.path.join(output_dir, BEST_CHECKPOINT)) or not os.path.exists(path):
+        return {}
+    return read_json(path) or {}
+
+
+def _save_atomically(model, path):
+    with atomic_output(path, suffix=".keras") as tmp:
+        model.save(tmp)
+
+
+def training_callbacks(config, batch_size):
+    """Throughput, history, resume backup, EMA swap, checkpoints, logs: in an order that matters.
+
+    The history row of an epoch is written before its backup, so an epoch the backup counts as
+    done is always in ``history.csv`` (one re-run after a kill replaces its row). The backup
+    comes before ``SwapEMAWeights`` so it holds the raw weights and the EMA slots as they are;
+    the checkpoints come after it so they hold the averaged weights.
+    """
+    out = config.output_dir
+    result = [
+        keras.callbacks.TerminateOnNaN(),
+        Throughput(batch_size),
+        EpochHistory(os.path.join(out, HISTORY_FILE)),
+        AtomicBackupAndRestore(os.path.join(out, "backup")),
+    ]
+    if config.ema:
+        result.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    result += [
+        RunCheckpoints(out),
+        keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False),
+    ]
+    return result
+
+
+def progress_verbosity(verbose="auto", stream=None):
+    """Keras' ``verbose`` for ``model.fit``: ``"auto"`` is the progress bar (1) on a terminal and
+    one line per epoch (2) anywhere else (a log file, CI, a pipe), where the bar's carriage-return
+    redraws would pile up as unreadable text. Any other value is returned as it is.
+    """
+    if verbose != "auto":
+        return verbose
+    stream = sys.stdout if stream is None else stream
+    isatty = getattr(stream, "isatty", None)  # replaced streams may lack it
+    return 1 if isatty is not None and isatty() else 2
+
+
+def _read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_history(path):
+    """The CSV log as ``{column: [float per epoch]}`` (NaN where an epoch lacks a column)."""
+    rows = _read_rows(path)
+    columns = list(rows[0]) if rows else []
+    return {key: [float(row.get(key) or "nan") for row in rows] for key in columns}
