@@ -118,6 +118,25 @@ def dataclass_from_options(cls, args, **overrides):
     return cls(**{**options_for(args, cls), **overrides})
 
 
+def _add_image_limits(parser, what):
+    from inception_keras.preprocessing import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+
+    parser.add_argument(
+        "--max-image-bytes",
+        type=int,
+        default=MAX_IMAGE_BYTES,
+        metavar="BYTES",
+        help=f"largest encoded image file; {what} (default {MAX_IMAGE_BYTES})",
+    )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=MAX_IMAGE_PIXELS,
+        metavar="PIXELS",
+        help=f"largest width x height, read from the header; {what} (default {MAX_IMAGE_PIXELS})",
+    )
+
+
 def _summary(args):
     from inception_keras.model import GoogLeNet
     from inception_keras.summary import compare_naive, print_comparison, print_summary
@@ -181,6 +200,8 @@ def _export(args):
         calibration_dir=args.calibration_dir,
         onnx_opset=args.opset,
         overwrite=args.overwrite,
+        max_image_bytes=args.max_image_bytes,
+        max_image_pixels=args.max_image_pixels,
     )
     print(f"Exported to {path}:")
     for file in sorted(os.listdir(path)):
@@ -229,6 +250,8 @@ def _predict(args):
         top_k=args.top_k,
         batch_size=args.batch_size,
         image_size=args.image_size,
+        max_image_bytes=args.max_image_bytes,
+        max_image_pixels=args.max_image_pixels,
     )
     print(json.dumps(result.to_json(), indent=2) if args.json else result.format())
     for path, reason in result.errors.items():
@@ -400,6 +423,7 @@ def build_parser():
     )
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    _add_image_limits(export, "the SavedModel's serving_bytes signature refuses a larger image")
     export.set_defaults(func=_export)
 
     convert = commands.add_parser(
@@ -481,6 +505,7 @@ def build_parser():
         help="input size, only for a model whose input size is not fixed",
     )
     predict.add_argument("--json", action="store_true", help="print JSON")
+    _add_image_limits(predict, "a larger image is reported, never decoded")
     predict.set_defaults(func=_predict)
 
     from inception_keras.benchmark import BenchmarkConfig

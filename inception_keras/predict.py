@@ -102,6 +102,8 @@ def predict(
         raise UsageError("the model's input size is not fixed: pass `image_size`.")
     if top_k < 1:
         raise UsageError(f"`top_k` must be at least 1, got {top_k}.")
+    if batch_size < 1:
+        raise UsageError(f"`batch_size` must be at least 1, got {batch_size}.")
     names = getattr(runner, "class_names", None) or [str(i) for i in range(runner.num_classes)]
     files, errors = expand_image_paths(images)
     found = {}

@@ -91,3 +91,38 @@ def test_paths_of_the_wrong_kind_are_named_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"`output_dir` '{a_file}' is a file" in err and len(err.strip().splitlines()) == 1
     assert a_file.read_text() == "not a directory"
+
+
+def test_more_wrong_paths_and_values_are_one_line(tmp_path, capsys):
+    from inception_keras import shapes
+    from inception_keras.model import GoogLeNet
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    checkpoint = tmp_path / "m.keras"
+    GoogLeNet(input_shape=(32, 32, 3), classes=2, variant="bn").save(checkpoint)
+    image = shapes.write_images(tmp_path / "images", count=1, image_size=32)[0]
+    commands = {
+        # (command, exit status, what the line names)
+        "export into a file": (
+            ["export", "--checkpoint", str(checkpoint), "--output", str(a_file)]
+            + ["--formats", "saved_model"],
+            2,
+            f"cannot export into '{a_file}': it is a file",
+        ),
+        "zero batch": (
+            ["predict", image, "--model", str(checkpoint), "--batch-size", "0"],
+            2,
+            "`batch_size` must be at least 1, got 0",
+        ),
+        "a file as tfds data_dir": (
+            ["train", "--dataset", "shapes/smoke", "--data-dir", str(a_file)],
+            1,
+            f"{a_file}",
+        ),
+    }
+    for what, (command, status, named) in commands.items():
+        assert cli.main(command) == status, what
+        err = capsys.readouterr().err
+        assert named in err and len(err.strip().splitlines()) == 1, (what, err)
+    assert a_file.read_text() == "mine"

@@ -75,6 +75,9 @@ def export(
     Returns:
         The version directory.
     """
+    for folder in (base_dir, os.path.join(base_dir, name)):
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise UsageError(f"cannot export into {os.fspath(folder)!r}: it is a file.")
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise UsageError(f"`formats` {sorted(unknown)} unknown; choose from {FORMATS}.")
