@@ -142,10 +142,10 @@ def run_configs(preset=None, config=None, data_config=None, **options):
         base = augment if isinstance(augment, AugmentConfig) else AugmentConfig()
         augment = dataclasses.replace(base, **augment_values)
     else:
-        if augment_values:
+        given = sorted(set(augment_values) & set(options))  # a preset's are only defaults
+        if given:
             raise UsageError(
-                f"augmentation option(s) {', '.join(sorted(augment_values))} given with "
-                "augmentation off."
+                f"augmentation option(s) {', '.join(given)} given with augmentation off."
             )
         augment = None
     train_values = pick(train_fields, config)
