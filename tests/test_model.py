@@ -189,16 +189,22 @@ def test_any_input_size_without_aux_heads():
 
 
 def test_small_input_with_aux_heads_trains():
-    model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, include_aux=True)
+    keras.utils.set_random_seed(0)
+    model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, include_aux=True, variant="bn")
     model.compile(
-        optimizer="sgd",
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
         loss={name: "sparse_categorical_crossentropy" for name in model.output_names},
         loss_weights={"predictions": 1.0, "aux1": 0.3, "aux2": 0.3},
     )
-    x = np.random.uniform(0, 255, (4, 64, 64, 3)).astype("float32")
+    x = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype("float32")
     y = np.array([0, 1, 2, 3])
-    history = model.fit(x, (y, y, y), epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
+    before = {w.path: keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights}
+    losses = [float(model.train_on_batch(x, (y, y, y))[0]) for _ in range(8)]
+    # Four images memorised: the loss falls, and every head's weights moved (all three train).
+    assert losses[-1] < 0.5 * losses[0], losses
+    for name in ("fc", "aux1_fc2", "aux2_fc2", "conv1"):
+        kernel = next(w for w in model.trainable_weights if w.path == f"{name}/kernel")
+        assert not np.allclose(keras.ops.convert_to_numpy(kernel), before[kernel.path]), name
 
 
 def test_input_tensor_and_inception_block():
@@ -225,9 +231,18 @@ def test_input_tensor_and_inception_block():
 
 
 def test_classifier_activation_none_gives_logits():
-    model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, classifier_activation=None)
-    out = keras.ops.convert_to_numpy(model(np.random.uniform(0, 255, (2, 64, 64, 3))))
-    assert not np.allclose(out.sum(axis=-1), 1.0)
+    kwargs = dict(input_shape=(64, 64, 3), classes=4, include_aux=True)
+    logits_model = ik.GoogLeNet(classifier_activation=None, **kwargs)
+    softmax_model = ik.GoogLeNet(**kwargs)
+    softmax_model.set_weights(logits_model.get_weights())
+    x = np.random.default_rng(3).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    # Every head, aux ones included: softmax of the logits is the other model's output.
+    for logits, probabilities in zip(logits_model(x), softmax_model(x)):
+        logits = keras.ops.convert_to_numpy(logits)
+        expected = np.exp(logits - logits.max(-1, keepdims=True))
+        expected /= expected.sum(-1, keepdims=True)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(probabilities), expected, atol=1e-6)
+        assert not np.allclose(logits.sum(-1), 1.0)
 
 
 def test_save_and_load_keras_file_safe_mode(tmp_path):
