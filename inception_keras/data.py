@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import stat
 import zlib
 from collections.abc import Sequence
 
@@ -41,8 +40,14 @@ import tensorflow_datasets as tfds
 
 from inception_keras import preprocessing, shapes
 from inception_keras.errors import UsageError
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+from inception_keras.image_files import (  # noqa: F401 (re-exported: the listing is data's too)
+    IMAGE_EXTENSIONS,
+    expand_image_paths,
+    file_problem,
+    is_image_file,
+    is_local,
+    list_image_folder,
+)
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -261,120 +266,8 @@ class _Split:
     refused: dict[str, str] = dataclasses.field(default_factory=dict)  # not read: {path: why}
 
 
-def is_image_file(name: str) -> bool:
-    return not os.path.basename(name).startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def _is_local(path: str) -> bool:
-    return "://" not in path
-
-
-def _directory_id(path: str) -> tuple[int, int]:
-    status = os.stat(path)
-    return status.st_dev, status.st_ino
-
-
-def _enclosing_ids(directory: str) -> set[tuple[int, int]]:
-    """``directory`` and every directory above it: a link back to one of them (``loop -> ..``)
-    would make a walk list the tree again, so a walk never enters them."""
-    ids, path = set(), os.path.realpath(directory)
-    while True:
-        ids.add(_directory_id(path))
-        parent = os.path.dirname(path)
-        if parent == path:
-            return ids
-        path = parent
-
-
-def _walk_image_files(top: str, visited: set[tuple[int, int]]) -> list[str]:
-    """The image files at any depth under the local directory ``top``.
-
-    Links are followed - a data set may be linked in from elsewhere - but each real directory is
-    read at most once: ``visited`` holds the ``(st_dev, st_ino)`` of directories already read or
-    never to be read, and is updated. Only regular files (or links to them) are listed: a FIFO or
-    a device named ``x.png`` would block or never end when read.
-    """
-    found, pending = [], [top]
-    while pending:
-        try:
-            entries = list(os.scandir(pending.pop()))
-        except OSError:  # unreadable or vanished: nothing to list, as os.walk does
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir():
-                    status = entry.stat()
-                    key = (status.st_dev, status.st_ino)
-                    if key not in visited:
-                        visited.add(key)
-                        pending.append(entry.path)
-                elif is_image_file(entry.name) and entry.is_file():
-                    found.append(entry.path)
-            except OSError:  # a dangling link, or removed meanwhile
-                continue
-    return sorted(found)
-
-
-def list_image_folder(root: str) -> dict[str, list[str]]:
-    """Maps each class (sorted sub-folder name) to its sorted image files.
-
-    A link inside a class folder to the folder itself, the root or another class folder is not
-    followed: each file is listed once, under its own class.
-
-    Raises ``ValueError`` for a missing folder, no class folders, or a class
-    folder without images.
-    """
-    if not tf.io.gfile.isdir(root):
-        raise UsageError(f"image folder {root!r} does not exist or is not a directory")
-    classes = sorted(
-        name.rstrip("/")
-        for name in tf.io.gfile.listdir(root)
-        if not name.startswith(".") and tf.io.gfile.isdir(os.path.join(root, name))
-    )
-    if not classes:
-        raise UsageError(
-            f"image folder {root!r} has no class sub-folders (expected one folder per class)"
-        )
-    files = {}
-    if _is_local(root):
-        visited = _enclosing_ids(root) | {_directory_id(os.path.join(root, n)) for n in classes}
-        for name in classes:
-            files[name] = _walk_image_files(os.path.join(root, name), visited)
-    else:  # object stores have no links to loop through
-        for name in classes:
-            files[name] = sorted(
-                os.path.join(directory, file)
-                for directory, _, names in tf.io.gfile.walk(os.path.join(root, name))
-                for file in names
-                if is_image_file(file)
-            )
-    empty = [name for name, found in files.items() if not found]
-    if len(empty) == len(classes):
-        raise UsageError(
-            f"image folder {root!r} contains no images ({', '.join(IMAGE_EXTENSIONS)})"
-        )
-    if empty:
-        raise UsageError(
-            f"class folder(s) {empty} in {root!r} contain no images ({', '.join(IMAGE_EXTENSIONS)})"
-        )
-    return files
-
-
-def _file_problem(path: str, max_bytes: int) -> str | None:
-    """Why the local file ``path`` must not be read (not a regular file, or over ``max_bytes``),
-    or ``None``. Remote paths are checked after reading, in the graph."""
-    if not _is_local(path):
-        return None
-    status = os.stat(path)
-    if not stat.S_ISREG(status.st_mode):
-        return "not a regular file"
-    if status.st_size > max_bytes:
-        return f"image is {status.st_size} bytes, over the limit of {max_bytes} bytes"
-    return None
-
-
 def _refusals(paths: Sequence[str], max_bytes: int) -> dict[str, str]:
-    problems = {path: _file_problem(path, max_bytes) for path in paths}
+    problems = {path: file_problem(path, max_bytes) for path in paths}
     return {path: problem for path, problem in problems.items() if problem}
 
 
@@ -720,27 +613,3 @@ def load_examples(
         )
     stats = _stats(config, validation)
     return _decoded(validation, stats, parallel_deterministic=True), class_names, stats
-
-
-def expand_image_paths(paths):
-    """Files as given, and the image files under each given directory (sorted; links followed,
-    each real directory once, only regular files).
-
-    Returns ``(files, errors)``: ``errors`` maps each input that names no file to a reason.
-    """
-    files, errors = [], {}
-    for path in map(os.fspath, paths):
-        if os.path.isdir(path):
-            found = _walk_image_files(path, _enclosing_ids(path))
-            files.extend(found)
-            if not found:
-                errors[path] = f"directory contains no images ({', '.join(IMAGE_EXTENSIONS)})"
-        elif not os.path.exists(path):
-            errors[path] = "no such file"
-        elif not stat.S_ISREG(os.stat(path).st_mode):
-            errors[path] = "not a regular file"  # a FIFO or device would block or never end
-        elif not os.access(path, os.R_OK):
-            errors[path] = "permission denied"
-        else:
-            files.append(path)
-    return files, errors

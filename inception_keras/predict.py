@@ -15,9 +15,9 @@ import os
 import numpy as np
 
 from inception_keras import data, preprocessing
-from inception_keras.data import expand_image_paths
 from inception_keras.errors import UsageError
 from inception_keras.export.runners import load_runner
+from inception_keras.image_files import expand_image_paths
 
 
 @dataclasses.dataclass

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 import inception_keras
 from inception_keras import preprocessing
-from inception_keras.data import DataConfig, expand_image_paths, image_files_dataset, load_data
+from inception_keras.data import DataConfig, image_files_dataset, load_data
 from inception_keras.errors import UsageError
 from inception_keras.export import onnx, saved_model, tflite
 from inception_keras.export.runners import KerasRunner, class_names
@@ -34,6 +34,7 @@ from inception_keras.files import (  # noqa: F401 (MANIFEST and json_field: re-e
     json_field,
     read_json,
 )
+from inception_keras.image_files import expand_image_paths
 from inception_keras.model import inference_model
 
 FORMATS = ("saved_model", "tflite", "onnx")
