@@ -48,7 +48,11 @@ def test_quick_run_measures_every_section(tmp_path, capsys):
     assert report["roofline"]["float32"] > 1  # GFLOP/s
 
     feeds = {(r["precision"], r["xla"], r["feed"]) for r in report["train"]}
-    assert feeds == {("float32", False, "in-memory"), ("float32", False, "tf.data JPEG")}
+    assert feeds == {
+        ("float32", False, "in-memory"),
+        ("float32", False, "tf.data JPEG"),
+        ("float32", False, "plain Keras train_on_batch"),
+    }
     for row in report["train"]:
         # At 64 px the network does 1/12.25 of the work at 224 ((224/64)^2, the 7x7 maps
         # become 2x2 - exact for every layer but the aux heads); training is 3 passes of 2 FLOPs
