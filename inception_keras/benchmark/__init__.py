@@ -160,6 +160,17 @@ def run(config=None, log=print):
         roofline = report.roofline.get("float32")
         return gflops / roofline if roofline else None
 
+    def train_row(precision, jit, feed, rate):
+        gflops = 2 * 3 * train_macs * rate / 1e9  # a training step: 3 x the forward pass
+        return dict(
+            precision=precision,
+            xla=jit,
+            feed=feed,
+            images_per_sec=rate,
+            gflops=gflops,
+            roofline_share=share(gflops),
+        )
+
     train_macs = multiply_adds(
         GoogLeNet(
             input_shape=(config.image_size, config.image_size, 3),
@@ -191,33 +202,14 @@ def run(config=None, log=print):
                         feeds.append(("tf.data JPEG", training_pipeline(config, folder)))
                     for feed, dataset in feeds:
                         rate = train_throughput(config, precision, jit, dataset)
-                        gflops = 2 * 3 * train_macs * rate / 1e9
-                        report.train.append(
-                            dict(
-                                precision=precision,
-                                xla=jit,
-                                feed=feed,
-                                images_per_sec=rate,
-                                gflops=gflops,
-                                roofline_share=share(gflops),
-                            )
-                        )
+                        report.train.append(train_row(precision, jit, feed, rate))
                         log(f"  train {precision} xla={jit} {feed}: {rate:.1f} img/s")
                 # Plain Keras, the other way a user trains: any speed-up must live in the model.
                 if not jit:
                     rate = plain_keras_train_throughput(config, precision)
-                    gflops = 2 * 3 * train_macs * rate / 1e9
-                    report.train.append(
-                        dict(
-                            precision=precision,
-                            xla=False,
-                            feed="plain Keras train_on_batch",
-                            images_per_sec=rate,
-                            gflops=gflops,
-                            roofline_share=share(gflops),
-                        )
-                    )
-                    log(f"  train {precision} plain Keras train_on_batch: {rate:.1f} img/s")
+                    feed = "plain Keras train_on_batch"
+                    report.train.append(train_row(precision, False, feed, rate))
+                    log(f"  train {precision} {feed}: {rate:.1f} img/s")
         if config.peer:
             report.peer = load_peer(config.peer)
         elif config.peer_python:  # between the sections: never beside one of ours

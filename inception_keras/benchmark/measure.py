@@ -2,6 +2,7 @@
 input pipeline and inference calls - each a plain function of a :class:`BenchmarkConfig`-like
 ``config`` (``image_size``, ``batch_size``, ``variant``, ``repeats``, ``warmup``)."""
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -102,19 +103,30 @@ class _StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
-def training_model(config, precision, jit_compile, steps_per_execution=1):
-
+@contextlib.contextmanager
+def _global_policy(precision):
+    """The global dtype policy set to ``precision`` inside the block, the caller's after it."""
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(precision)
     try:
-        model = GoogLeNet(
-            input_shape=(config.image_size, config.image_size, 3),
-            classes=1000,
-            include_aux=True,
-            variant=config.variant,
-        )
+        yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+def _training_googlenet(config):
+    """The benchmarked network with its aux heads, in the current global dtype policy."""
+    return GoogLeNet(
+        input_shape=(config.image_size, config.image_size, 3),
+        classes=1000,
+        include_aux=True,
+        variant=config.variant,
+    )
+
+
+def training_model(config, precision, jit_compile, steps_per_execution=1):
+    with _global_policy(precision):
+        model = _training_googlenet(config)
     # The paper's recipe: SGD, momentum 0.9, Polyak averaging (EMA) - the real training step.
     train_config = TrainConfig(
         variant=config.variant,
@@ -131,15 +143,8 @@ def plain_keras_train_throughput(config, precision):
     """Median images/s of ``train_on_batch`` on ``GoogLeNet(include_aux=True)`` compiled by hand
     (SGD with momentum, losses weighted 1, 0.3, 0.3) under the global ``precision`` policy: how a
     Keras user who does not use this package's ``fit`` trains it."""
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        model = GoogLeNet(
-            input_shape=(config.image_size, config.image_size, 3),
-            classes=1000,
-            include_aux=True,
-            variant=config.variant,
-        )
+    with _global_policy(precision):
+        model = _training_googlenet(config)
         model.compile(
             optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
             loss=["sparse_categorical_crossentropy"] * 3,
@@ -155,8 +160,6 @@ def plain_keras_train_throughput(config, precision):
             model.train_on_batch(images, [labels] * 3)
             if step >= config.warmup:
                 times.append(time.perf_counter() - start)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     return config.batch_size / statistics.median(times)
 
 

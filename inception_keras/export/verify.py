@@ -180,8 +180,10 @@ def check_class_names(directory, reference):
         own = asset_class_names(reference)
     if own is not None:
         found[f"the reference's ({reference})"] = own
+    if len(found) < 2:
+        return []
     problems = []
-    (first, expected), *others = list(found.items()) or [(None, None)]
+    (first, expected), *others = found.items()
     for where, names in others:
         if names != expected:
             index = next(
