@@ -52,6 +52,7 @@ from inception_keras.run_config import (  # noqa: F401 (re-exported: part of the
     TrainConfig,
     run_configs,
 )
+from inception_keras.schedules import WarmupCosineDecay
 
 
 def learning_rate_schedule(config, steps_per_epoch):
@@ -65,12 +66,7 @@ def learning_rate_schedule(config, steps_per_epoch):
             staircase=True,
         )
     warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1)
-    return keras.optimizers.schedules.CosineDecay(
-        0.0,
-        decay_steps=max(1, total - warmup),
-        warmup_target=config.learning_rate,
-        warmup_steps=warmup,
-    )
+    return WarmupCosineDecay(config.learning_rate, decay_steps=total - warmup, warmup_steps=warmup)
 
 
 def build_optimizer(config, steps_per_epoch):
@@ -100,6 +96,19 @@ def compile_for_training(model, config, steps_per_epoch):
         steps_per_execution=config.steps_per_execution,
     )
     return model
+
+
+def build_training_state(model, dataset):
+    """Creates the optimizer's slots and EMA copies and the metrics' variables before ``fit``.
+
+    Without a ``tf.distribute`` strategy Keras creates them while tracing the first train step,
+    and TensorFlow then traces the whole step a second time (a traced function may create
+    variables only on its first trace): the first step took twice as long. This is the build
+    Keras runs itself under a strategy (a private method, hence the guard).
+    """
+    build = getattr(model, "_symbolic_build", None)
+    if build is not None:
+        build(data_batch=dataset.element_spec)
 
 
 def training_targets(dataset, num_classes, validation=False):
@@ -269,6 +278,8 @@ def fit(
         if config.freeze_until:
             pretrained.freeze_until(model, config.freeze_until)
         compile_for_training(model, config, schedule_steps)
+        train_data = training_targets(train_dataset, num_classes)
+        build_training_state(model, train_data)
 
     os.makedirs(config.output_dir, exist_ok=True)
     # What a killed run left half-written: never read, removed before this run writes its own.
@@ -288,7 +299,7 @@ def fit(
         )
 
     model.fit(
-        training_targets(train_dataset, num_classes),
+        train_data,
         validation_data=training_targets(val_dataset, num_classes, validation=True),
         epochs=config.epochs,
         steps_per_epoch=steps_per_epoch,

@@ -71,6 +71,14 @@ def test_modern_recipe():
     # Cosine from the peak at step 100 to 0 at step 1000: half-way (step 550) is half the peak.
     assert float(schedule(550)) == pytest.approx(5e-4, rel=1e-4)
     assert float(schedule(999)) < 1e-7
+    # The same curve as Keras' own warm-up + cosine (which computes it with a graph `cond`).
+    keras_schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=900, warmup_target=1e-3, warmup_steps=100
+    )
+    for step in (0, 1, 37, 99, 100, 101, 420, 999, 1000, 5000):
+        assert float(schedule(step)) == pytest.approx(float(keras_schedule(step)), abs=1e-9), step
+    clone = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
+    assert float(clone(420)) == pytest.approx(float(schedule(420)))
     # Overrides win over the recipe.
     assert TrainConfig(recipe="modern", label_smoothing=0.0).label_smoothing == 0.0
 

@@ -1,5 +1,6 @@
 """verify and predict: every artefact of one export, each in its own runtime."""
 
+import hashlib
 import json
 import os
 import pathlib
@@ -273,6 +274,42 @@ def test_verify_holds_the_manifests_class_names_to_the_savedmodel_and_the_refere
     report = verify(version, max_images=4, latency_runs=1, tolerances=Tolerances(0.1, 0.0, 0.0))
     assert report.passed and report.reference == str(version)
     assert "gone.keras' is gone; the SavedModel stands in" in report.reference_reason
+
+
+def test_verify_does_not_take_a_replaced_source_checkpoint_as_the_reference(exported, tmp_path):
+    # The manifest's source path now holds another model (a later run into the same directory):
+    # compared with it every artefact would fail; verify notices by the sha256 the manifest
+    # recorded and lets the SavedModel stand in.
+    version = copy_version(exported, tmp_path)
+    manifest = json.loads((version / MANIFEST).read_text())
+    assert (
+        manifest["source_sha256"] == hashlib.sha256(exported["checkpoint"].read_bytes()).hexdigest()
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(exported["checkpoint"].parent / "train_config.json", run)
+    moved = run / "best.keras"
+    shutil.copy(exported["checkpoint"], moved)
+    manifest["source"] = str(moved)
+    (version / MANIFEST).write_text(json.dumps(manifest))
+    report = verify(version, max_images=4, latency_runs=1, tolerances=Tolerances(0.1, 0.0, 0.0))
+    assert report.reference == str(moved) and "sha256" not in report.reference_reason
+
+    keras.utils.set_random_seed(1)
+    ik.GoogLeNet(
+        input_shape=(SIZE, SIZE, 3),
+        classes=len(shapes.CLASS_NAMES),
+        include_aux=True,
+        variant="paper",
+    ).save(moved)
+    against_new = verify(version, max_images=4, latency_runs=1, reference=str(moved))
+    assert not against_new.passed  # the oracle: this file really is another model
+    report = verify(version, max_images=4, latency_runs=1, tolerances=Tolerances(0.1, 0.0, 0.0))
+    assert report.passed and report.reference == str(version)
+    assert (
+        "best.keras' has changed since the export (sha256 differs); the SavedModel stands in"
+        in (report.reference_reason)
+    )
 
 
 def test_every_artefact_finds_its_class_names(exported, tmp_path):

@@ -196,6 +196,8 @@ def write_manifest(directory, model, class_names=None, source=None, training_con
         "output": {"name": "probabilities", "dtype": "float32", "classes": model.output_shape[-1]},
         "class_names": list(class_names) if class_names is not None else None,
         "source": source,
+        # Lets verify tell the exported checkpoint from a later one written to the same path.
+        "source_sha256": file_digest(source) if source and os.path.isfile(source) else None,
         "training_config": training_config,
         "versions": {
             "inception_keras": inception_keras.__version__,

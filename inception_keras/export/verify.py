@@ -4,7 +4,8 @@ real images as the Keras model it came from, held to a tolerance per numeric for
 :func:`verify` checks ``manifest.json``'s sha256 of every file, then runs the SavedModel, each
 ``.tflite`` and the ``.onnx`` file on images preprocessed once (the evaluation transform) and
 compares with the reference - the source checkpoint named in the manifest, or the SavedModel when
-that checkpoint is gone - and times each at batch 1. Tolerances (:class:`Tolerances`): float32
+that checkpoint is gone or no longer the file that was exported (its sha256 is in the manifest) -
+and times each at batch 1. Tolerances (:class:`Tolerances`): float32
 artefacts max |diff| of the probabilities, float16 and int8 top-1 agreement with the reference.
 """
 
@@ -28,7 +29,7 @@ from inception_keras.export.runners import (
     load_runner,
 )
 from inception_keras.export.tflite import QUANTIZATIONS
-from inception_keras.files import MANIFEST, json_field
+from inception_keras.files import MANIFEST, file_digest, json_field
 from inception_keras.timing import timed_calls
 
 
@@ -222,6 +223,19 @@ def artefacts(directory):
     return found + [entry for _, entry in sorted(tflite, key=lambda item: item[0])]
 
 
+def _source_problem(directory, source):
+    """Why the manifest's source checkpoint cannot be the reference (None when it can): it is
+    gone, or it is no longer the file that was exported (a later run wrote the same path)."""
+    if not source:
+        return "the manifest names no source checkpoint"
+    if not os.path.isfile(source):
+        return f"the manifest's source {source!r} is gone"
+    exported = json_field(os.path.join(directory, MANIFEST), "source_sha256")
+    if exported is not None and file_digest(source) != exported:
+        return f"the manifest's source {source!r} has changed since the export (sha256 differs)"
+    return None
+
+
 def verification_images(image_size, images=None, data_config=None, limit=512, source=None):
     """Up to ``limit`` eval-preprocessed images: ``(float32 [N, S, S, 3], int labels [N] or None,
     where they came from)``.
@@ -287,7 +301,8 @@ def verify(
         images: image files and/or folders to run (default: see :func:`verification_images`).
         data_config: a ``DataConfig`` whose validation split to run instead.
         reference: the model to compare with (any artefact path); default the manifest's source
-            checkpoint if it still exists, else the SavedModel in ``directory``.
+            checkpoint if it is still the file that was exported (same sha256), else the
+            SavedModel in ``directory``.
         max_images: images to run at most.
         latency_runs: timed batch-1 calls per artefact (after warm-up) for the mean latency.
         tolerances: :class:`Tolerances`.
@@ -304,17 +319,16 @@ def verify(
         raise UsageError(f"{directory!r} holds no SavedModel, .tflite or .onnx artefact.")
     file_problems = check_files(directory)
     source = json_field(os.path.join(directory, MANIFEST), "source")
+    source_problem = _source_problem(directory, source)
+    if source_problem:
+        source = None  # neither the reference nor where the verification images come from
     if reference is not None:
         reason = "given as the reference"
-    elif source and os.path.isfile(source):
+    elif source:
         reference, reason = source, "the checkpoint the manifest names as the export's source"
     else:
         reference = found[0][1]
-        reason = (
-            f"the manifest's source {source!r} is gone"
-            if source
-            else "the manifest names no source checkpoint"
-        ) + f"; the {found[0][0]} stands in"
+        reason = f"{source_problem}; the {found[0][0]} stands in"
     name_problems = check_class_names(directory, reference)
     reference_runner = load_runner(reference)
     size = reference_runner.input_shape[1]

@@ -1,0 +1,96 @@
+"""Where a short training run's wall time goes: the first train call (tracing the step), the
+steady calls, validation and the end-of-epoch writes, for a preset's real run.
+
+    python scripts/time_train_start.py [--preset quickstart] [--steps 24] [OPTION=VALUE ...]
+
+OPTION=VALUE pairs override the preset like ``ik.train``'s options (``steps_per_execution=1``).
+The run goes to a temporary directory. docs/performance.md quotes this script's output.
+"""
+
+import argparse
+import ast
+import statistics
+import tempfile
+import time
+
+import keras
+
+from inception_keras import training
+from inception_keras.data import load_data
+from inception_keras.run_config import run_configs
+
+
+class _Marks(keras.callbacks.Callback):
+    """Seconds since ``start`` at each train call's end and at the run's phases."""
+
+    def __init__(self, start):
+        super().__init__()
+        self.start, self.calls, self.phases = start, [], {}
+        self._call_start = None
+
+    def _now(self):
+        return time.perf_counter() - self.start
+
+    def on_train_begin(self, logs=None):
+        self.phases["fit started"] = self._now()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls.append(time.perf_counter() - self._call_start)
+
+    def on_test_begin(self, logs=None):
+        self.phases.setdefault("validation started", self._now())
+
+    def on_test_end(self, logs=None):
+        self.phases.setdefault("validation ended", self._now())
+
+    def on_train_end(self, logs=None):
+        self.phases["fit ended"] = self._now()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="quickstart")
+    parser.add_argument("--steps", type=int, default=24, help="training steps (one epoch)")
+    parser.add_argument("options", nargs="*", metavar="OPTION=VALUE")
+    args = parser.parse_args()
+    options = {}
+    for pair in args.options:
+        name, _, value = pair.partition("=")
+        try:
+            options[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[name] = value
+    with tempfile.TemporaryDirectory() as out:
+        config, data_config = run_configs(
+            args.preset, epochs=1, steps_per_epoch=args.steps, output_dir=out, **options
+        )
+        data = load_data(data_config)
+        start = time.perf_counter()
+        marks = _Marks(start)
+        training.fit(
+            config,
+            data.train,
+            data.validation,
+            data.num_classes,
+            class_names=data.class_names,
+            batch_size=data_config.batch_size,
+            train_examples=data.train_examples,
+            verbose=0,
+            extra_callbacks=[marks],
+        )
+        total = time.perf_counter() - start
+    images = data_config.batch_size * config.steps_per_execution
+    steady = statistics.median(marks.calls[1:])
+    print(f"preset {args.preset}, {args.steps} steps, options {options or 'none'}")
+    print(f"first train call (traces the step): {marks.calls[0]:6.1f} s")
+    print(f"steady train call (median):         {steady:6.2f} s = {images / steady:.1f} img/s")
+    for phase, seconds in marks.phases.items():
+        print(f"{phase + ':':36s}{seconds:6.1f} s")
+    print(f"{'whole fit() call:':36s}{total:6.1f} s")
+
+
+if __name__ == "__main__":
+    main()
