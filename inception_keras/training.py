@@ -376,14 +376,21 @@ def _check_output_dir(config, num_classes):
 
 
 def train(
-    config=None, data_config=None, steps_per_epoch=None, verbose="auto", *, preset=None, **options
+    config=None,
+    data_config=None,
+    steps_per_epoch=None,
+    verbose="auto",
+    *,
+    preset=None,
+    extra_callbacks=(),
+    **options,
 ):
     """Loads the data and trains (see :func:`fit`): the whole ``inception-keras train``.
 
     ``ik.train(preset="quickstart")``, ``ik.train(dataset="tf_flowers", epochs=10)`` or
     ``ik.train(TrainConfig(...), DataConfig(...))``; how ``config``, ``data_config``,
     ``preset`` and ``options`` combine is :func:`run_configs`'s. ``steps_per_epoch`` is the
-    same as the option of that name.
+    same as the option of that name; ``extra_callbacks`` are :func:`fit`'s.
     """
     if steps_per_epoch is not None:
         options["steps_per_epoch"] = steps_per_epoch
@@ -406,6 +413,7 @@ def train(
         strategy=strategy,
         verbose=verbose,
         data_config=data_config,
+        extra_callbacks=extra_callbacks,
     )
     result.skipped_files = data.skipped_count()
     return result

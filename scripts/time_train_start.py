@@ -16,7 +16,6 @@ import time
 import keras
 
 from inception_keras import training
-from inception_keras.data import load_data
 from inception_keras.run_config import run_configs
 
 
@@ -64,32 +63,29 @@ def main():
         except (ValueError, SyntaxError):
             options[name] = value
     with tempfile.TemporaryDirectory() as out:
-        config, data_config = run_configs(
-            args.preset, epochs=1, steps_per_epoch=args.steps, output_dir=out, **options
-        )
-        data = load_data(data_config)
-        start = time.perf_counter()
-        marks = _Marks(start)
-        training.fit(
-            config,
-            data.train,
-            data.validation,
-            data.num_classes,
-            class_names=data.class_names,
-            batch_size=data_config.batch_size,
-            train_examples=data.train_examples,
+        config, data_config = run_configs(args.preset, **options)
+        marks = _Marks(time.perf_counter())
+        training.train(
+            preset=args.preset,
+            epochs=1,
+            steps_per_epoch=args.steps,
+            output_dir=out,
             verbose=0,
             extra_callbacks=[marks],
+            **options,
         )
-        total = time.perf_counter() - start
+        total = time.perf_counter() - marks.start
     images = data_config.batch_size * config.steps_per_execution
     steady = statistics.median(marks.calls[1:])
     print(f"preset {args.preset}, {args.steps} steps, options {options or 'none'}")
-    print(f"first train call (traces the step): {marks.calls[0]:6.1f} s")
-    print(f"steady train call (median):         {steady:6.2f} s = {images / steady:.1f} img/s")
-    for phase, seconds in marks.phases.items():
-        print(f"{phase + ':':36s}{seconds:6.1f} s")
-    print(f"{'whole fit() call:':36s}{total:6.1f} s")
+    rows = [
+        ("first train call (traces the step)", f"{marks.calls[0]:6.1f} s"),
+        ("steady train call (median)", f"{steady:6.2f} s = {images / steady:.1f} img/s"),
+        *((phase, f"{seconds:6.1f} s") for phase, seconds in marks.phases.items()),
+        ("whole train() call (data loading included)", f"{total:6.1f} s"),
+    ]
+    for label, value in rows:
+        print(f"{label + ':':45s}{value}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 import inception_keras as ik
+from inception_keras import training
 from inception_keras.data import DataConfig
 from inception_keras.errors import UsageError
 from inception_keras.preprocessing import AugmentConfig
@@ -263,3 +264,23 @@ def test_an_output_dir_that_is_a_file_is_refused(tmp_path):
     with pytest.raises(UsageError, match="is a file"):
         fit(TrainConfig(image_size=SIZE, output_dir=str(out)), *[small_dataset()] * 2, CLASSES)
     assert out.read_text() == "mine"
+
+
+def test_train_hands_its_extra_callbacks_to_fit(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_fit(config, *args, **kwargs):
+        seen.update(kwargs, config=config)
+        return training.TrainResult(1, 0.0, 0.0, 0.0, "", "", config.output_dir)
+
+    monkeypatch.setattr(training, "fit", fake_fit)
+    marker = keras.callbacks.Callback()
+    training.train(
+        preset="quickstart",
+        dataset="shapes/smoke",
+        data_dir=str(tmp_path),
+        image_size=32,
+        output_dir=str(tmp_path / "run"),
+        extra_callbacks=[marker],
+    )
+    assert seen["extra_callbacks"] == [marker] and seen["config"].image_size == 32
