@@ -63,17 +63,11 @@ def main():
         except (ValueError, SyntaxError):
             options[name] = value
     with tempfile.TemporaryDirectory() as out:
-        config, data_config = run_configs(args.preset, **options)
-        marks = _Marks(time.perf_counter())
-        training.train(
-            preset=args.preset,
-            epochs=1,
-            steps_per_epoch=args.steps,
-            output_dir=out,
-            verbose=0,
-            extra_callbacks=[marks],
-            **options,
+        config, data_config = run_configs(
+            args.preset, epochs=1, steps_per_epoch=args.steps, output_dir=out, **options
         )
+        marks = _Marks(time.perf_counter())
+        training.train(config, data_config, verbose=0, extra_callbacks=[marks])
         total = time.perf_counter() - marks.start
     images = data_config.batch_size * config.steps_per_execution
     steady = statistics.median(marks.calls[1:])

@@ -223,17 +223,23 @@ def artefacts(directory):
     return found + [entry for _, entry in sorted(tflite, key=lambda item: item[0])]
 
 
-def _source_problem(directory, source):
-    """Why the manifest's source checkpoint cannot be the reference (None when it can): it is
-    gone, or it is no longer the file that was exported (a later run wrote the same path)."""
+def _manifest_source(directory):
+    """``(source, problem)``: the manifest's source checkpoint if it can be the reference, else
+    ``None`` and why not - none named, gone, or no longer the file that was exported (a later run
+    wrote the same path: its sha256 differs from the manifest's)."""
+    manifest = os.path.join(directory, MANIFEST)
+    source = json_field(manifest, "source")
     if not source:
-        return "the manifest names no source checkpoint"
+        return None, "the manifest names no source checkpoint"
     if not os.path.isfile(source):
-        return f"the manifest's source {source!r} is gone"
-    exported = json_field(os.path.join(directory, MANIFEST), "source_sha256")
+        return None, f"the manifest's source {source!r} is gone"
+    exported = json_field(manifest, "source_sha256")
     if exported is not None and file_digest(source) != exported:
-        return f"the manifest's source {source!r} has changed since the export (sha256 differs)"
-    return None
+        return (
+            None,
+            f"the manifest's source {source!r} has changed since the export (sha256 differs)",
+        )
+    return source, None
 
 
 def verification_images(image_size, images=None, data_config=None, limit=512, source=None):
@@ -318,10 +324,8 @@ def verify(
     if not found:
         raise UsageError(f"{directory!r} holds no SavedModel, .tflite or .onnx artefact.")
     file_problems = check_files(directory)
-    source = json_field(os.path.join(directory, MANIFEST), "source")
-    source_problem = _source_problem(directory, source)
-    if source_problem:
-        source = None  # neither the reference nor where the verification images come from
+    # An unusable source is neither the reference nor where the verification images come from.
+    source, source_problem = _manifest_source(directory)
     if reference is not None:
         reason = "given as the reference"
     elif source:
