@@ -81,12 +81,38 @@ class RunCheckpoints(keras.callbacks.Callback):
     could replace ``best.keras``. Here the best score is read back from ``best_score.json``.
     """
 
-    def __init__(self, output_dir, monitor="val_predictions_top1"):
+    def __init__(self, output_dir, monitor="val_predictions_top1", ema=None):
         super().__init__()
-        self.output_dir, self.monitor = output_dir, monitor
+        self.output_dir, self.monitor, self.ema = output_dir, monitor, ema
 
     def on_train_begin(self, logs=None):
         self.best = best_scores(self.output_dir).get(self.monitor, -math.inf)
+        # The resume backup is written before the checkpoints, so a run killed between the two
+        # restarts from an epoch whose checkpoints may be missing: write them now, from the
+        # restored weights and the scores history.csv holds for that epoch. ``_initial_epoch`` is
+        # where Keras' BackupAndRestore puts the restored epoch count (pinned Keras range).
+        done = getattr(self.model, "_initial_epoch", None) or 0
+        if done:
+            self._write_restored(done - 1)
+
+    def _write_restored(self, epoch):
+        history = os.path.join(self.output_dir, HISTORY_FILE)
+        rows = _read_rows(history) if os.path.exists(history) else []
+        logs = next(
+            (
+                {k: float(v) for k, v in row.items() if k != "epoch" and v not in ("", None)}
+                for row in rows
+                if float(row["epoch"]) == epoch
+            ),
+            {},
+        )
+        if self.ema is not None:  # the checkpoints hold the averaged weights
+            self.ema.on_test_begin()
+        try:
+            self.on_epoch_end(epoch, logs)
+        finally:
+            if self.ema is not None:
+                self.ema.on_test_end()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -135,7 +161,8 @@ def training_callbacks(config, batch_size):
     The history row of an epoch is written before its backup, so an epoch the backup counts as
     done is always in ``history.csv`` (one re-run after a kill replaces its row). The backup
     comes before ``SwapEMAWeights`` so it holds the raw weights and the EMA slots as they are;
-    the checkpoints come after it so they hold the averaged weights.
+    the checkpoints come after it so they hold the averaged weights. A kill between the backup
+    and the checkpoints is mended at resume: ``RunCheckpoints`` writes the restored epoch's.
     """
     out = config.output_dir
     result = [
@@ -144,10 +171,11 @@ def training_callbacks(config, batch_size):
         EpochHistory(os.path.join(out, HISTORY_FILE)),
         AtomicBackupAndRestore(os.path.join(out, "backup")),
     ]
-    if config.ema:
-        result.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    ema = keras.callbacks.SwapEMAWeights(swap_on_epoch=True) if config.ema else None
+    if ema is not None:
+        result.append(ema)
     result += [
-        RunCheckpoints(out),
+        RunCheckpoints(out, ema=ema),
         keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False),
     ]
     return result

@@ -68,8 +68,10 @@ def resumed_run(data_dir, tmp_path_factory):
     # Killed while writing the resume backup after epoch 2: the backup still says 1 epoch is
     # done, history.csv already has epoch 2's row.
     first = run_killed(data_dir, out, "save_weights:2")
-    # Resumed at epoch 2 and killed while writing its first checkpoint (last.keras, epoch 2).
-    second = run_killed(data_dir, out, "save:1")
+    # Resumed at epoch 2 (its first save rewrites epoch 1's last.keras from the backup) and
+    # killed while writing epoch 2's last.keras: the backup counts epoch 2 as done, so its
+    # checkpoints are written when the third run starts.
+    second = run_killed(data_dir, out, "save:2")
     third = run_killed(data_dir, out)
     return out, (first, second, third)
 

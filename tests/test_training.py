@@ -1,3 +1,5 @@
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -5,6 +7,7 @@ import tensorflow as tf
 
 import inception_keras as ik
 from inception_keras import training
+from inception_keras.callbacks import AtomicBackupAndRestore, EpochHistory, training_callbacks
 from inception_keras.data import DataConfig
 from inception_keras.errors import UsageError
 from inception_keras.preprocessing import AugmentConfig
@@ -284,3 +287,44 @@ def test_train_hands_its_extra_callbacks_to_fit(monkeypatch, tmp_path):
         extra_callbacks=[marker],
     )
     assert seen["extra_callbacks"] == [marker] and seen["config"].image_size == 32
+
+
+def test_a_resume_writes_the_checkpoints_a_kill_left_unwritten(tmp_path):
+    # A run killed after epoch 1's backup but before its checkpoints: best.keras and
+    # best_score.json still hold epoch 0 (0.2), history.csv has epoch 1 at 0.5.
+    out = tmp_path / "run"
+    out.mkdir()
+    raw, averaged = np.full((3, 2), 1.0, "float32"), np.full((3, 2), 7.0, "float32")
+
+    def tiny_model():
+        inputs = keras.Input((3,))
+        model = keras.Model(inputs, keras.layers.Dense(2, use_bias=False, name="dense")(inputs))
+        model.compile(keras.optimizers.SGD(0.0, use_ema=True), "mse")
+        model.optimizer.build(model.trainable_variables)
+        return model
+
+    killed = tiny_model()
+    killed.get_layer("dense").kernel.assign(averaged * 0)  # what epoch 0's best.keras held
+    killed.save(out / "best.keras")
+    (out / "best_score.json").write_text('{"val_predictions_top1": 0.2, "epoch": 0}')
+    (out / "history.csv").write_text("epoch,val_predictions_top1\n0,0.2\n1,0.5\n")
+    killed.get_layer("dense").kernel.assign(raw)
+    killed.optimizer._model_variables_moving_average[0].assign(averaged)
+    backup = AtomicBackupAndRestore(str(out / "backup"))
+    backup.set_model(killed)
+    backup._current_epoch, backup._last_batch_seen = 2, 0
+    backup._save_model()
+
+    resumed = tiny_model()
+    config = TrainConfig(output_dir=str(out), ema_momentum=0.9)
+    callbacks = [cb for cb in training_callbacks(config, 1) if not isinstance(cb, EpochHistory)]
+    x, y = np.zeros((2, 3), "float32"), np.zeros((2, 2), "float32")
+    resumed.fit(x, y, epochs=2, callbacks=callbacks, verbose=0)  # nothing left to train
+
+    assert json.loads((out / "best_score.json").read_text()) == {
+        "val_predictions_top1": 0.5,
+        "epoch": 1,
+    }
+    for name in ("best.keras", "last.keras"):  # the averaged weights, not the raw ones
+        saved = keras.saving.load_model(out / name)
+        np.testing.assert_array_equal(saved.get_layer("dense").kernel.numpy(), averaged)
