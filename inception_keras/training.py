@@ -298,9 +298,14 @@ def fit(
             os.path.join(config.output_dir, DATA_CONFIG_FILE), dataclasses.asdict(data_config)
         )
 
+    # The validation set's length is hidden from Keras: at the end of an evaluation of a set of
+    # known length Keras starts a fresh iterator and drops it at the next evaluation, a training
+    # epoch later, and dropping it stalled 3-60 s per epoch on 2 cores (docs/performance.md).
+    # A set of unknown length is read to its end, and no iterator is left waiting.
+    validation = training_targets(val_dataset, num_classes, validation=True)
     model.fit(
         train_data,
-        validation_data=training_targets(val_dataset, num_classes, validation=True),
+        validation_data=validation.filter(lambda *_: True),
         epochs=config.epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=training_callbacks(config, batch_size) + list(extra_callbacks),
