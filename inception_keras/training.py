@@ -300,7 +300,7 @@ def fit(
 
     # The validation set's length is hidden from Keras: at the end of an evaluation of a set of
     # known length Keras starts a fresh iterator and drops it at the next evaluation, a training
-    # epoch later, and dropping it stalled 3-60 s per epoch on 2 cores (docs/performance.md).
+    # epoch later, and dropping it then can stall training (measured in docs/performance.md).
     # A set of unknown length is read to its end, and no iterator is left waiting.
     validation = training_targets(val_dataset, num_classes, validation=True)
     model.fit(
