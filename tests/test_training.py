@@ -304,7 +304,7 @@ def test_a_resume_writes_the_checkpoints_a_kill_left_unwritten(tmp_path):
         return model
 
     killed = tiny_model()
-    killed.get_layer("dense").kernel.assign(averaged * 0)  # what epoch 0's best.keras held
+    killed.get_layer("dense").kernel.assign(np.zeros((3, 2), "float32"))  # epoch 0's best.keras
     killed.save(out / "best.keras")
     (out / "best_score.json").write_text('{"val_predictions_top1": 0.2, "epoch": 0}')
     (out / "history.csv").write_text("epoch,val_predictions_top1\n0,0.2\n1,0.5\n")
