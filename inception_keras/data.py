@@ -504,6 +504,10 @@ def _pipeline(split: _Split, config: DataConfig, stats: DecodeStats, training: b
     ds = ds.batch(config.batch_size, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = config.deterministic
+    # fit keeps an evaluation iterator idle between epochs, and destroying one whose autotuning
+    # thread was in its (up to 60 s) wait blocked fit that long; evaluation gains little from
+    # autotuning. See docs/performance.md, "Time lost between training and validation".
+    options.autotune.enabled = training
     return ds.with_options(options)
 
 

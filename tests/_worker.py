@@ -5,7 +5,9 @@ Run as ``python tests/_worker.py --strategy mirrored|multi-worker --data-dir DIR
 built-in shapes set (``shapes/smoke``, prepared in DIR beforehand) through
 ``inception_keras.training.fit`` and writes ``OUT/result.json``: the number of replicas, the
 training history, whether the Keras shim was installed, and a SHA-256 per variable of the weights
-before and after training, so the test can compare workers bit for bit.
+before and after training, so the test can compare workers bit for bit. With ``--save-weights`` it
+also writes the trainable weights before and after training (``OUT/weights.npz``), so a test can
+compare the updates of runs with different numbers of replicas.
 """
 
 import argparse
@@ -37,6 +39,10 @@ def main(argv=None):
     parser.add_argument("--per-replica-batch", type=int, default=4)
     parser.add_argument("--logical-cpus", type=int, default=2, help="with --strategy mirrored")
     parser.add_argument("--no-shim", action="store_true", help="multi-worker without the shim")
+    parser.add_argument(
+        "--no-dropout", action="store_true", help="dropout off, so replicas draw no random masks"
+    )
+    parser.add_argument("--save-weights", action="store_true", help="write OUT/weights.npz")
     args = parser.parse_args(argv)
 
     if args.strategy == "mirrored":
@@ -73,11 +79,17 @@ def main(argv=None):
         seed=SEED,
         output_dir=os.path.join(args.out, "run"),
     )
-    before = {}
+    before, before_values = {}, []
 
     class RecordStart(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             before.update(checksums(self.model))
+            before_values.extend(v.numpy() for v in self.model.trainable_variables)
+            if args.no_dropout:
+                # Read when the step is traced, which happens after this.
+                for layer in self.model.layers:
+                    if isinstance(layer, keras.layers.Dropout):
+                        layer.rate = 0.0
 
     result = fit(
         config,
@@ -101,6 +113,13 @@ def main(argv=None):
         "after": checksums(result.model),
         "output_dir": result.output_dir,
     }
+    if args.save_weights:
+        after_values = [v.numpy() for v in result.model.trainable_variables]
+        np.savez(
+            os.path.join(args.out, "weights.npz"),
+            **{f"before_{i}": value for i, value in enumerate(before_values)},
+            **{f"after_{i}": value for i, value in enumerate(after_values)},
+        )
     with open(os.path.join(args.out, "result.json"), "w") as f:
         json.dump(out, f)
     return 0

@@ -141,6 +141,16 @@ def test_deterministic_mode_reproduces_batches(tmp_path):
     assert 0 <= epoch1[0].min() and epoch1[0].max() <= 255 and epoch1[0].max() > 1.5
 
 
+def test_only_training_pipelines_autotune(tmp_path):
+    # fit keeps the validation iterator between epochs; destroying it while its autotuning thread
+    # waited blocked training for up to a minute. Evaluation pipelines run without that thread.
+    root = make_folder(str(tmp_path / "imgs"), per_class=4)
+    loaded = data.load_data(folder_config(root, validation_fraction=0.25))
+    assert loaded.train.options().autotune.enabled is True
+    assert loaded.validation.options().autotune.enabled is False
+    assert len(collect(loaded.validation)[1]) == loaded.validation_examples == 3  # 1 per class
+
+
 def test_folder_errors_name_the_problem(tmp_path):
     missing = str(tmp_path / "missing")
     with pytest.raises(ValueError, match="missing.*does not exist"):

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 from keras.src.backend.tensorflow import trainer
@@ -154,6 +155,34 @@ def test_mirrored_fit_on_two_logical_cpus(tmp_path, data_dir):
     assert result["replicas"] == 2
     assert not result["shim_installed"], "MirroredStrategy must work without the Keras shim"
     assert_trained(result)
+
+
+def test_mirrored_fit_updates_like_one_replica_with_the_same_global_batch(tmp_path, data_dir):
+    # The oracle is a one-replica run of the same steps: two replicas of 4 images must update the
+    # weights as one replica of 8 does (gradients averaged across replicas, not summed, and every
+    # image of the global batch used once). The paper variant has no per-replica BatchNorm
+    # statistics, and dropout is off so that no random masks differ between the runs.
+    common = ["--strategy", "mirrored", "--variant", "paper", "--no-dropout", "--save-weights"]
+    common += ["--data-dir", data_dir]
+    (code2, log2, two), (code1, log1, one) = run_workers(
+        tmp_path,
+        [
+            [*common, "--logical-cpus", "2", "--per-replica-batch", "4"],
+            [*common, "--logical-cpus", "1", "--per-replica-batch", "8"],
+        ],
+    )
+    assert code2 == 0, log2[-3000:]
+    assert code1 == 0, log1[-3000:]
+    assert (two["replicas"], one["replicas"]) == (2, 1)
+    assert two["before"] == one["before"], "the runs started from different weights"
+    weights = [np.load(tmp_path / f"worker{i}" / "weights.npz") for i in (0, 1)]
+    for i, path in enumerate(one["trainable"]):
+        update_two, update_one = (w[f"after_{i}"] - w[f"before_{i}"] for w in weights)
+        scale = np.linalg.norm(update_one)
+        assert scale > 0, f"{path} did not move"
+        # Float sums in another order differ by ~1e-6 of the update; a factor of two (summed
+        # gradients) or a missing half batch differ by far more.
+        assert np.linalg.norm(update_two - update_one) < 1e-3 * scale, path
 
 
 def test_multi_worker_fit_gives_identical_weights(tmp_path, data_dir):

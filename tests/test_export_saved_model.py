@@ -1,6 +1,7 @@
 """Tests of inception_keras.export.saved_model: signatures, TF1/TF Serving loading, warm-up records,
 versioning, interrupted and concurrent exports, the bytes signature's size limits. One small
-random-weight GoogLeNet (64x64, 5 classes) is shared; the newer tests use a tiny 8x8 classifier.
+random-weight GoogLeNet (64x64, 5 classes, its answers made image-dependent) is shared; the newer
+tests use a tiny 8x8 classifier.
 """
 
 import hashlib
@@ -17,6 +18,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from _classifiers import assert_image_dependent, spread_predictions
 from _export_worker import tiny_model  # the model the concurrent-export processes write
 from tensorflow_serving.apis import prediction_log_pb2
 
@@ -48,7 +50,7 @@ def batch(n, seed=0):
 def model():
     # With aux heads: the export must strip them itself.
     keras_model = ik.GoogLeNet(classes=CLASSES, input_shape=(SIZE, SIZE, 3), include_aux=True)
-    return keras_model
+    return spread_predictions(keras_model, batch(8, seed=100))
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +102,10 @@ def test_signatures_match_keras(exported, reference):
     loaded = tf.saved_model.load(exported)
     assert set(loaded.signatures) == {"serving_default", "serving_bytes"}
 
-    images = batch(2)
+    images = batch(4)
     outputs = loaded.signatures["serving_default"](images=tf.constant(images))
     assert set(outputs) == {"probabilities", "top_k_classes", "top_k_scores", "top_k_labels"}
+    assert_image_dependent(reference(images), TOL)
     assert np.abs(outputs["probabilities"].numpy() - reference(images)).max() <= TOL
     check_top_k(outputs, 3)
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _classifiers import assert_image_dependent, spread_predictions
 
 import inception_keras as ik
 from inception_keras.export.onnx import export_onnx
@@ -14,7 +15,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_every_format_loads_and_agrees(tmp_path):
+    x = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype("float32")
     model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=5, include_aux=True)
+    spread_predictions(model, np.random.default_rng(1).uniform(0, 255, (8, 64, 64, 3)))
     checkpoint = tmp_path / "model.keras"
     model.save(checkpoint)
     paths = {
@@ -23,8 +26,8 @@ def test_every_format_loads_and_agrees(tmp_path):
         "tflite": export_tflite(model, tmp_path / "m.tflite"),
         "onnx": export_onnx(model, tmp_path / "m.onnx"),
     }
-    x = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3)).astype("float32")
     expected = ik.inference_model(model).predict(x, verbose=0)
+    assert_image_dependent(expected, 1e-5)
     for name, path in paths.items():
         runner = load_runner(path)
         assert runner.input_shape == (None, 64, 64, 3), name

@@ -206,17 +206,17 @@ def test_preset_sets_defaults_and_flags_override(monkeypatch):
     assert (config.variant, config.learning_rate) == ("paper", 1e-3)  # flags win
     assert (config.image_size, config.epochs, config.recipe, config.ema_momentum) == (
         64,
-        5,
+        3,
         "modern",
         0.99,
     )
     assert (data.dataset, data.batch_size, data.cache, data.image_size) == (
         "shapes/64px",
-        64,
+        32,
         True,
         64,
     )
-    assert data.augment.area_range == (0.5, 1.0)
+    assert data.augment is None
     assert config.weight_decay == 0.05  # the modern recipe's, not the paper's 0
 
 
@@ -240,8 +240,13 @@ def test_every_data_and_augmentation_option_is_a_flag(monkeypatch, tmp_path):
     # The former spelling of --area-range MIN 1.
     _, data = _configs_from_cli(monkeypatch, ["--min-crop-area", "0.3"])
     assert data.augment.area_range == (0.3, 1.0)
-    _, data = _configs_from_cli(monkeypatch, ["--preset", "quickstart", "--no-augment"])
+    _, data = _configs_from_cli(monkeypatch, ["--no-augment"])
     assert data.augment is None
+    # The quickstart preset trains without augmentation; --augment brings it back.
+    _, data = _configs_from_cli(
+        monkeypatch, ["--preset", "quickstart", "--augment", "--area-range", "0.5", "1"]
+    )
+    assert data.augment.area_range == (0.5, 1.0) and data.augment.flip is True
 
 
 def test_augmentation_options_with_augmentation_off_are_refused(capsys):

@@ -195,9 +195,11 @@ def test_both_variants_train_in_reduced_precision(variant, precision):
 
 
 def test_run_configs_combines_preset_options_and_configs():
-    config, data = run_configs("quickstart", epochs=3, flip=False)
-    assert (config.epochs, config.image_size, data.image_size) == (3, 64, 64)
-    assert (data.augment.area_range, data.augment.flip) == ((0.5, 1.0), False)
+    config, data = run_configs("quickstart", epochs=2, augment=True, flip=False)
+    assert (config.epochs, config.image_size, data.image_size) == (2, 64, 64)
+    assert (data.augment.area_range, data.augment.flip) == ((0.08, 1.0), False)
+    with pytest.raises(UsageError, match="flip.*augmentation off"):
+        run_configs("quickstart", flip=False)  # the preset trains without augmentation
     # A base config, then options: a new recipe brings its own defaults unless given.
     config, _ = run_configs(config=TrainConfig(recipe="paper"), recipe="modern")
     assert (config.optimizer, config.learning_rate, config.weight_decay) == ("adamw", 2e-3, 0.05)
