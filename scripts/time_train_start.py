@@ -70,11 +70,14 @@ def main():
         training.train(config, data_config, verbose=0, extra_callbacks=[marks])
         total = time.perf_counter() - marks.start
     images = data_config.batch_size * config.steps_per_execution
-    steady = statistics.median(marks.calls[1:])
+    steady = statistics.median(marks.calls[1:]) if len(marks.calls) > 1 else None
     print(f"preset {args.preset}, {args.steps} steps, options {options or 'none'}")
     rows = [
         ("first train call (traces the step)", f"{marks.calls[0]:6.1f} s"),
-        ("steady train call (median)", f"{steady:6.2f} s = {images / steady:.1f} img/s"),
+        (
+            "steady train call (median)",
+            f"{steady:6.2f} s = {images / steady:.1f} img/s" if steady else "(one call only)",
+        ),
         *((phase, f"{seconds:6.1f} s") for phase, seconds in marks.phases.items()),
         ("whole train() call (data loading included)", f"{total:6.1f} s"),
     ]
