@@ -3,8 +3,9 @@
 A freshly initialised GoogLeNet gives nearly the same probabilities to every image (its logits
 differ between images by ~0.1), so agreement between an artefact and the Keras model would prove
 little. :func:`spread_predictions` rescales the ``fc`` layer so the logits of the given images
-have zero mean per class and a spread of several units: different images get different top
-classes and probabilities that differ far beyond any export tolerance.
+have zero mean per class and a standard deviation of ``spread``: different images get different
+top classes and probabilities that differ far beyond any export tolerance. The rescaling also
+magnifies float error, so exports held to 1e-5 need a modest ``spread``.
 """
 
 import keras
