@@ -10,12 +10,12 @@ temporary directory. docs/performance.md quotes this script's output.
 """
 
 import argparse
-import ast
 import statistics
 import tempfile
 import time
 
 import keras
+from time_train_start import parse_options  # this folder is on sys.path when a script runs
 
 from inception_keras import training
 from inception_keras.run_config import run_configs
@@ -64,13 +64,7 @@ def main():
     parser.add_argument("--preset", default="quickstart")
     parser.add_argument("options", nargs="*", metavar="OPTION=VALUE")
     args = parser.parse_args()
-    options = {}
-    for pair in args.options:
-        name, _, value = pair.partition("=")
-        try:
-            options[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[name] = value
+    options = parse_options(args.options)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         config, data_config = run_configs(args.preset, output_dir=out, **options)

@@ -49,19 +49,26 @@ class _Marks(keras.callbacks.Callback):
         self.phases["fit ended"] = self._now()
 
 
+def parse_options(pairs):
+    """``["epochs=3", "augment=False"]`` -> ``{"epochs": 3, "augment": False}``: Python literals,
+    anything else kept as a string."""
+    options = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            options[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[name] = value
+    return options
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="quickstart")
     parser.add_argument("--steps", type=int, default=24, help="training steps (one epoch)")
     parser.add_argument("options", nargs="*", metavar="OPTION=VALUE")
     args = parser.parse_args()
-    options = {}
-    for pair in args.options:
-        name, _, value = pair.partition("=")
-        try:
-            options[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[name] = value
+    options = parse_options(args.options)
     with tempfile.TemporaryDirectory() as out:
         config, data_config = run_configs(
             args.preset, epochs=1, steps_per_epoch=args.steps, output_dir=out, **options

@@ -16,7 +16,7 @@ def spread_predictions(model, images, spread=3.0):
     """Rescales ``model``'s ``fc`` layer in place; returns the model."""
     fc = model.get_layer("fc")
     features = keras.Model(model.input, fc.input)(np.asarray(images, "float32"), training=False)
-    kernel, bias = fc.get_weights()
+    kernel, _ = fc.get_weights()  # the bias is replaced
     logits = np.asarray(features) @ kernel
     gain = spread / logits.std(axis=0).mean()
     fc.set_weights([kernel * gain, -gain * logits.mean(axis=0)])
