@@ -4,6 +4,7 @@ checkpoints - each file written atomically, so a run killed at any moment resume
 import csv
 import math
 import os
+import shutil
 import sys
 import time
 
@@ -116,10 +117,13 @@ class RunCheckpoints(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        _save_atomically(self.model, os.path.join(self.output_dir, LAST_CHECKPOINT))
+        last = os.path.join(self.output_dir, LAST_CHECKPOINT)
+        _save_atomically(self.model, last)
         score = logs.get(self.monitor)
         if score is not None and float(score) > self.best:
-            _save_atomically(self.model, os.path.join(self.output_dir, BEST_CHECKPOINT))
+            # The same model as last.keras: copying its bytes is much quicker than saving again.
+            with atomic_output(os.path.join(self.output_dir, BEST_CHECKPOINT), ".keras") as tmp:
+                shutil.copyfile(last, tmp)
             scores = {k: float(v) for k, v in logs.items() if k.startswith("val_")}
             write_json(os.path.join(self.output_dir, BEST_SCORE_FILE), dict(scores, epoch=epoch))
             self.best = float(score)

@@ -47,6 +47,7 @@ from inception_keras.files import (
     write_json,
 )
 from inception_keras.model import OUTPUT_NAMES, GoogLeNet
+from inception_keras.optimizers import FusedAdamW, FusedSGD
 from inception_keras.run_config import (  # noqa: F401 (re-exported: part of the training API)
     PRECISIONS,
     TrainConfig,
@@ -73,10 +74,10 @@ def build_optimizer(config, steps_per_epoch):
     schedule = learning_rate_schedule(config, steps_per_epoch)
     common = dict(learning_rate=schedule, use_ema=config.ema, ema_momentum=config.ema_momentum)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(
+        return FusedSGD(
             momentum=config.momentum, weight_decay=config.weight_decay or None, **common
         )
-    return keras.optimizers.AdamW(weight_decay=config.weight_decay, **common)
+    return FusedAdamW(weight_decay=config.weight_decay, **common)
 
 
 def compile_for_training(model, config, steps_per_epoch):

@@ -1,3 +1,4 @@
+import copy
 import json
 
 import keras
@@ -11,6 +12,7 @@ from inception_keras.callbacks import AtomicBackupAndRestore, EpochHistory, trai
 from inception_keras.data import DataConfig
 from inception_keras.errors import UsageError
 from inception_keras.preprocessing import AugmentConfig
+from inception_keras.schedules import WarmupCosineDecay
 from inception_keras.training import (
     TrainConfig,
     compile_for_training,
@@ -85,6 +87,33 @@ def test_modern_recipe():
     assert float(clone(420)) == pytest.approx(float(schedule(420)))
     # Overrides win over the recipe.
     assert TrainConfig(recipe="modern", label_smoothing=0.0).label_smoothing == 0.0
+
+
+def test_adamw_step_computes_the_schedule_once_and_right():
+    """AdamW asks for the learning rate once per variable (for weight decay) and once for the
+    update; the traced step must hold one copy of the schedule, and every update still uses the
+    schedule's value at the step being taken."""
+    schedule = WarmupCosineDecay(1e-2, decay_steps=90, warmup_steps=10)
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=0.5)
+    variables = [keras.Variable(np.full((3,), 2.0, "float32")) for _ in range(12)]
+    optimizer.build(variables)
+
+    @tf.function
+    def step():
+        optimizer.apply([tf.zeros((3,))] * len(variables), variables)
+
+    graph = step.get_concrete_function().graph
+    assert [op.type for op in graph.get_operations()].count("Cos") == 1
+    # Zero gradients: each step only decays, w <- w * (1 - 0.5 * lr(step)), the hand oracle.
+    expected = 2.0
+    for k in range(15):
+        expected *= 1 - 0.5 * float(schedule(k))
+        step()
+        assert int(optimizer.iterations) == k + 1
+    for v in variables:
+        np.testing.assert_allclose(v.numpy(), expected, rtol=1e-6)
+    clone = copy.deepcopy(schedule)  # copies carry the settings, not a traced tensor
+    assert float(clone(50)) == pytest.approx(float(schedule(50)))
 
 
 @pytest.mark.parametrize(
