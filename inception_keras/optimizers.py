@@ -3,9 +3,10 @@
 Keras 3 writes the Adam update as about ten element-wise ops per variable (subtract, multiply,
 square, sqrt, divide, three assignments) and SGD with momentum as five, each a pass over the whole
 variable; TensorFlow's own kernels (``ResourceApplyAdam``, ``ResourceApplyKerasMomentum``) do the
-same arithmetic in one pass, and Keras no longer calls them.
-With GoogLeNet's millions of parameters those passes were a tenth of a small-image training step
-on a CPU (docs/performance.md, "The optimizer's share of a step").
+same arithmetic in one pass, and Keras no longer calls them. With GoogLeNet's millions of
+parameters those passes are a measurable share of a small-image training step on a CPU
+(docs/performance.md, "The optimizer and the schedule in a training step"). Keras' weight decay
+and EMA updates are left as Keras writes them.
 """
 
 import keras
