@@ -188,6 +188,7 @@ def test_any_input_size_without_aux_heads():
         assert tuple(out.shape) == (1, 5)
 
 
+@pytest.mark.slow  # traces a full training step: ~20 s
 def test_small_input_with_aux_heads_trains():
     keras.utils.set_random_seed(0)
     model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, include_aux=True, variant="bn")
