@@ -15,11 +15,11 @@ import statistics
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 from profile_train_step import kernel_times  # this folder is on sys.path when a script runs
 
 from inception_keras import training
+from inception_keras.benchmark import BenchmarkConfig, measure
 from inception_keras.model import GoogLeNet
 from inception_keras.optimizers import FusedAdamW
 from inception_keras.run_config import run_configs
@@ -29,15 +29,13 @@ OPTIMIZER_SCOPE = re.compile(r"adam_w(_\d+)?/")
 
 
 def synthetic_batches(size, batch):
-    rng = np.random.default_rng(0)
-    images = rng.uniform(0, 255, (batch * 8, size, size, 3)).astype("float32")
-    labels = rng.integers(0, CLASSES, batch * 8)
-    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch).repeat()
+    config = BenchmarkConfig(image_size=size, batch_size=batch)
     options = tf.data.Options()
     # Each fit call drops its iterator; with autotuning on, that can wait for the autotuning
     # thread (docs/performance.md, "Time lost between training and validation").
     options.autotune.enabled = False
-    return training.training_targets(data.with_options(options), CLASSES)
+    data = measure.synthetic_batches(config, CLASSES).with_options(options)
+    return training.training_targets(data, CLASSES)
 
 
 def main():
