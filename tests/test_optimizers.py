@@ -46,11 +46,11 @@ def test_fused_optimizer_matches_keras(ours, theirs, options):
     rng = np.random.default_rng(0)
     init = [rng.normal(size=s).astype("float32") for s in SHAPES]
     grads = [[rng.normal(size=s).astype("float32") for s in SHAPES] for _ in range(20)]
-    ours = _train(ours, grads, init, **options)
-    theirs = _train(theirs, grads, init, **options)
-    for a, b in zip(ours, theirs, strict=True):
+    got = _train(ours, grads, init, **options)
+    expected = _train(theirs, grads, init, **options)
+    for a, b in zip(got, expected, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    moved = max(np.abs(a - b).max() for a, b in zip(ours, init))
+    moved = max(np.abs(a - b).max() for a, b in zip(got, init))  # the variables come first
     assert moved > 0.05  # 20 steps at lr up to 1e-2 moved the weights well beyond the tolerance
 
 
