@@ -2,7 +2,13 @@
 
 __version__ = "0.1.0"
 
-import keras as _keras
+from inception_keras import runtime as _runtime
+
+# Before Keras imports TensorFlow: its oneDNN CPU kernels, unless TF_ENABLE_ONEDNN_OPTS says
+# otherwise or TensorFlow was imported first (see runtime.prefer_onednn; README "Performance").
+_runtime.prefer_onednn()
+
+import keras as _keras  # noqa: E402
 
 if _keras.backend.backend() != "tensorflow":
     # The LRN layer, tf.data pipelines and all exporters are TensorFlow; fail here, not deep inside.

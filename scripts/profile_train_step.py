@@ -14,6 +14,9 @@ import statistics
 import tempfile
 import time
 
+import inception_keras  # noqa: F401  before TensorFlow, for its CPU kernels (inception_keras.runtime)
+
+# isort: split
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 

@@ -14,6 +14,9 @@ import statistics
 import tempfile
 import time
 
+import inception_keras  # noqa: F401  before TensorFlow, for its CPU kernels (inception_keras.runtime)
+
+# isort: split
 import keras
 from time_train_start import parse_options  # this folder is on sys.path when a script runs
 

@@ -14,6 +14,9 @@ import re
 import statistics
 import time
 
+import inception_keras  # noqa: F401  before TensorFlow, for its CPU kernels (inception_keras.runtime)
+
+# isort: split
 import keras
 import tensorflow as tf
 from profile_train_step import kernel_times  # this folder is on sys.path when a script runs

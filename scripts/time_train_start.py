@@ -13,6 +13,9 @@ import statistics
 import tempfile
 import time
 
+import inception_keras  # noqa: F401  before TensorFlow, for its CPU kernels (inception_keras.runtime)
+
+# isort: split
 import keras
 
 from inception_keras import training

@@ -85,6 +85,8 @@ def test_quick_run_measures_every_section(tmp_path, capsys):
         "builtin kernels, no XNNPACK",
         "graph optimisation basic",
     } <= settings
+    assert settings & {"TF oneDNN kernels off", "TF oneDNN kernels on"}
+    assert isinstance(report["machine"]["onednn"], bool)
 
 
 def test_default_run_leaves_out_the_settings_sweep():
@@ -156,10 +158,13 @@ def test_goals_are_checked_on_the_reports_numbers():
         report,
         train=[],
         inference=[],
-        machine=dict(cpu="c", cores=2, flags=[], gpus=[], versions={}),
+        machine=dict(
+            cpu="c", cores=2, flags=[], gpus=[], versions={"tensorflow": "2"}, onednn=True
+        ),
         config=dict(variant="paper", image_size=224, batch_size=32, repeats=5, warmup=2),
         targets=targets(report),
     ).format()
+    assert "Versions: tensorflow 2; TF oneDNN kernels on\n" in text
     assert re.search(r"outpaces the fastest training step +2\.5x +>= 3x +NO\n", text)
     assert re.search(r"channels_last float32 +15\.0 +28\.00 +-\n", text)  # the peer's table
 

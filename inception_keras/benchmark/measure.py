@@ -23,6 +23,7 @@ from inception_keras.export.onnx import export_onnx
 from inception_keras.export.saved_model import export_saved_model
 from inception_keras.export.tflite import export_tflite
 from inception_keras.model import GoogLeNet
+from inception_keras.runtime import onednn_enabled
 from inception_keras.summary import summary_rows
 from inception_keras.timing import timed_calls
 from inception_keras.training import TrainConfig, compile_for_training, training_targets
@@ -42,7 +43,8 @@ FLAGS_OF_INTEREST = (
 
 
 def machine():
-    """CPU model, cores, the flags that matter, GPUs and library versions."""
+    """CPU model, cores, the flags that matter, GPUs, library versions and whether TF runs its
+    oneDNN CPU kernels."""
     model, flags = platform.processor() or platform.machine(), set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -66,6 +68,7 @@ def machine():
         "flags": [f for f in FLAGS_OF_INTEREST if f in flags],
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "versions": versions,
+        "onednn": onednn_enabled(),
     }
 
 

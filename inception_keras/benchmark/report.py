@@ -27,7 +27,11 @@ class BenchmarkReport:
         lines = [
             f"Machine: {m['cpu']}, {m['cores']} cores, flags {' '.join(m['flags']) or '-'}"
             f"{', GPUs ' + ', '.join(m['gpus']) if m['gpus'] else ', no GPU'}",
-            "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+            "Versions: "
+            + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+            + {True: "; TF oneDNN kernels on", False: "; TF oneDNN kernels off"}.get(
+                m.get("onednn"), ""
+            ),
             f"Model: GoogLeNet {self.config['variant']} variant, "
             f"{self.config['image_size']}x{self.config['image_size']}, 1000 classes, batch "
             f"{self.config['batch_size']}, medians of {self.config['repeats']} steps after "

@@ -7,6 +7,7 @@ import os
 from inception_keras.benchmark.measure import inference_timings, train_throughput_in_subprocess
 from inception_keras.export.onnx import OnnxRunner
 from inception_keras.export.tflite import TFLiteRunner
+from inception_keras.runtime import ONEDNN_VARIABLE
 
 
 def setting_variants():
@@ -76,6 +77,12 @@ def settings_rows(config, paths, image, batch, log=print):
         ("TF inter-op threads 1", {"TF_NUM_INTEROP_THREADS": "1"}, 1),
         ("TF intra-op threads 1", {"TF_NUM_INTRAOP_THREADS": "1"}, 1),
     ]
+    # The other choice of TF's kernels: the subprocesses import this package first, so unless the
+    # variable says 0 they run oneDNN's (runtime.prefer_onednn).
+    if os.environ.get(ONEDNN_VARIABLE) == "0":
+        train.append(("TF oneDNN kernels on", {ONEDNN_VARIABLE: "1"}, 1))
+    else:
+        train.append(("TF oneDNN kernels off", {ONEDNN_VARIABLE: "0"}, 1))
     for setting, environment, steps_per_execution in train:
         rate = train_throughput_in_subprocess(config, environment, steps_per_execution)
         rows.append(

@@ -1,0 +1,80 @@
+"""The package's one process-wide TensorFlow setting: oneDNN's CPU kernels, asked for before
+TensorFlow is imported and only where the user has not chosen."""
+
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from inception_keras import runtime
+
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+
+# What a fresh Python reports after the given imports: the variable, and TensorFlow's own
+# start-up message (its answer, independent of this package's query) beside the query.
+PROBE = (
+    "import os, sys\n"
+    "for name in sys.argv[1:]: __import__(name)\n"
+    "from inception_keras import runtime\n"
+    "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), runtime.onednn_enabled())\n"
+)
+
+
+def _fresh_python(imports, **environment):
+    env = {k: v for k, v in os.environ.items() if k != runtime.ONEDNN_VARIABLE}
+    env.update(environment)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *imports], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.split()[-2:], "oneDNN custom operations are on" in result.stderr
+
+
+@pytest.fixture
+def tensorflow_not_imported(monkeypatch):
+    """This process as if TensorFlow had not been imported yet, restored afterwards."""
+    monkeypatch.delenv(runtime.ONEDNN_VARIABLE, raising=False)
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+
+
+def test_asks_for_onednn_before_tensorflow_on_x86_64(tensorflow_not_imported, monkeypatch):
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert runtime.prefer_onednn() is True
+    assert os.environ[runtime.ONEDNN_VARIABLE] == "1"
+
+
+@pytest.mark.parametrize("choice", ["0", "1"])
+def test_the_users_choice_stands(tensorflow_not_imported, monkeypatch, choice):
+    monkeypatch.setenv(runtime.ONEDNN_VARIABLE, choice)
+    assert runtime.prefer_onednn() is False
+    assert os.environ[runtime.ONEDNN_VARIABLE] == choice
+
+
+def test_nothing_is_set_once_tensorflow_is_imported(monkeypatch):
+    import tensorflow  # noqa: F401
+
+    monkeypatch.delenv(runtime.ONEDNN_VARIABLE, raising=False)
+    assert runtime.prefer_onednn() is False
+    assert runtime.ONEDNN_VARIABLE not in os.environ
+
+
+def test_other_processors_keep_tensorflows_default(tensorflow_not_imported, monkeypatch):
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert runtime.prefer_onednn() is False
+    assert runtime.ONEDNN_VARIABLE not in os.environ
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not X86_64, reason="the package asks for oneDNN on x86-64 only")
+def test_tensorflow_runs_onednn_when_the_package_is_imported_first():
+    # Imported first: TensorFlow says its oneDNN kernels are on.
+    (variable, enabled), announced = _fresh_python(["inception_keras", "tensorflow"])
+    assert (variable, enabled, announced) == ("1", "True", True)
+    # The user's 0 wins.
+    (variable, enabled), announced = _fresh_python(["inception_keras"], TF_ENABLE_ONEDNN_OPTS="0")
+    assert (variable, enabled, announced) == ("0", "False", False)
+    # TensorFlow imported first: the package changes nothing, and TensorFlow's own default holds.
+    (variable, _), _ = _fresh_python(["tensorflow", "inception_keras"])
+    assert variable == "None"
