@@ -199,7 +199,8 @@ def train_throughput(config, precision, jit_compile, dataset, steps_per_executio
 def train_throughput_in_subprocess(config, environment=None, steps_per_execution=1):
     """:func:`train_throughput` (float32, in-memory, no XLA) in a fresh Python with
     ``environment`` added: TF reads its thread counts (``TF_NUM_INTRAOP_THREADS``,
-    ``TF_NUM_INTEROP_THREADS``) once, at start-up, so they cannot change within a process, and
+    ``TF_NUM_INTEROP_THREADS``) and its choice of CPU kernels (``TF_ENABLE_ONEDNN_OPTS``) once,
+    at start-up, so they cannot change within a process, and
     a fresh process also keeps other runtimes' idle threads out of the measurement."""
     code = (
         "import json, sys\n"

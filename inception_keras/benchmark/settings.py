@@ -1,6 +1,6 @@
 """The runtime settings worth trying, each measured against the default of its group: ONNX
-Runtime session options, TFLite threads and XNNPACK, TF threads and ``steps_per_execution`` for
-training (the ``settings`` section of the benchmark)."""
+Runtime session options, TFLite threads and XNNPACK, TF threads, TF's CPU kernels and
+``steps_per_execution`` for training (the ``settings`` section of the benchmark)."""
 
 import os
 
