@@ -206,7 +206,7 @@ def test_preset_sets_defaults_and_flags_override(monkeypatch):
     assert (config.variant, config.learning_rate) == ("paper", 1e-3)  # flags win
     assert (config.image_size, config.epochs, config.recipe, config.ema_momentum) == (
         64,
-        3,
+        4,
         "modern",
         0.99,
     )
