@@ -517,7 +517,7 @@ def build_parser():
         "(paper setup, aux heads on) per precision with and without XLA, from memory and "
         "through the tf.data JPEG pipeline, the input pipeline alone, and batch-1 latency and "
         "batch throughput of every export format; each as GFLOP/s and a share of the roofline, "
-        "with the performance targets as ratios. --quick: a one-minute smoke run.",
+        "with the performance targets as ratios. --quick: a smoke run of a few minutes.",
     )
     add_dataclass_options(benchmark, BenchmarkConfig)
     benchmark.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -67,7 +67,7 @@ class BenchmarkConfig:
     """What to measure and how long.
 
     Attributes:
-        quick: a smoke run of every section in about a minute: 64 px, batch 8, two timed
+        quick: a smoke run of every section in about two minutes: 64 px, batch 8, two timed
             steps, float32 only, no XLA, TFLite float32 and int8 only.
         image_size: square input size (the paper's 224).
         batch_size: training batch and inference throughput batch (the paper-like 32).
@@ -234,11 +234,14 @@ def run(config=None, log=print):
                     runner, batch[:1], batch, config.latency_repeats, config.repeats, config.warmup
                 )
                 gflops = 2 * infer_macs * rate / 1e9
+                latency_gflops = 2 * infer_macs / (median / 1e3) / 1e9  # one image at a time
                 report.inference.append(
                     dict(
                         artefact=label,
                         latency_ms=median,
                         latency_p90_ms=p90,
+                        latency_gflops=latency_gflops,
+                        latency_roofline_share=share(latency_gflops),
                         images_per_sec=rate,
                         gflops=gflops,
                         roofline_share=share(gflops),
@@ -257,6 +260,8 @@ def run(config=None, log=print):
         for group in (report.train, report.inference):
             for row in group:
                 row["roofline_share"] = share(row["gflops"])
+        for row in report.inference:
+            row["latency_roofline_share"] = share(row["latency_gflops"])
         log(f"  roofline (best of start and end): {report.roofline}")
     report.targets = targets(report)
     report.seconds = time.perf_counter() - started

@@ -79,6 +79,7 @@ class BenchmarkReport:
                     "inference",
                     "batch-1 median ms",
                     "p90 ms",
+                    "batch-1 % fp32 roofline",
                     f"batch-{self.config['batch_size']} img/s",
                     "GFLOP/s",
                     "% fp32 roofline",
@@ -88,6 +89,7 @@ class BenchmarkReport:
                         r["artefact"],
                         f"{r['latency_ms']:.2f}",
                         f"{r['latency_p90_ms']:.2f}",
+                        _pct(r.get("latency_roofline_share")),
                         f"{r['images_per_sec']:.1f}",
                         f"{r['gflops']:.0f}",
                         _pct(r["roofline_share"]),
@@ -173,7 +175,11 @@ GOALS = {
     "fp32_training_peer": ("training fp32 against torchvision's best fp32", ">= 1.2x", 1.2),
     "bf16_training_peer": ("training bf16 against torchvision's best bf16", ">= 1.3x", 1.3),
     "pipeline": ("the input pipeline outpaces the fastest training step", ">= 3x", 3.0),
-    "fp32_inference": ("the best fp32 inference reaches a share of the roofline", ">= 90%", 0.9),
+    "fp32_inference": (
+        "the best fp32 artefact at batch 1 reaches a share of the roofline",
+        ">= 90%",
+        0.9,
+    ),
     "fp32_inference_peer": (
         "the best fp32 artefact against torchvision's best fp32, batch-1 latency",
         ">= 2x",
@@ -220,11 +226,14 @@ def targets(report):
     fp32_inference = [
         r
         for r in report.inference
-        if r["artefact"] not in _FP32_ARTEFACTS_EXCLUDED and r["roofline_share"] is not None
+        if r["artefact"] not in _FP32_ARTEFACTS_EXCLUDED
+        and r.get("latency_roofline_share") is not None
     ]
     if fp32_inference:
-        top = max(fp32_inference, key=lambda r: r["roofline_share"])
-        measured.append(("fp32_inference", top["roofline_share"], "{:.0%}", top["artefact"]))
+        top = max(fp32_inference, key=lambda r: r["latency_roofline_share"])
+        measured.append(
+            ("fp32_inference", top["latency_roofline_share"], "{:.0%}", top["artefact"])
+        )
     fastest = best(
         [r for r in report.inference if r["artefact"] not in _FP32_ARTEFACTS_EXCLUDED],
         key="latency_ms",
