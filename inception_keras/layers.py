@@ -1,6 +1,7 @@
-"""Layers the paper needs that Keras does not ship.
+"""Layers the paper needs that Keras does not ship, and one Keras layer with a faster gradient.
 
-Only local response normalisation: Keras 3 has no LRN layer, and GoogLeNet's stem uses two.
+Local response normalisation: Keras 3 has no LRN layer, and GoogLeNet's stem uses two.
+:class:`Conv2D`: Keras' layer, with the filter gradient written out for training.
 """
 
 import contextlib
@@ -169,3 +170,101 @@ def _inverse_power(d, beta):
     if beta == 0.5:
         return tf.math.rsqrt(d)
     return tf.pow(d, -beta)
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class Conv2D(keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` whose training step computes the filter gradient as one matrix
+    product per filter tap.
+
+    TensorFlow's CPU kernel for the filter gradient (``Conv2DBackpropFilter``) ran 3-4x slower
+    than the forward convolution for GoogLeNet's large 3x3 convolutions, and was the largest
+    part of the paper variant's float32 training step (``scripts/profile_train_step.py
+    --names``). For a stride-1 "same" convolution, ``dW[i, j] = X(shifted by i, j)^T dY`` summed
+    over every pixel of the batch: K*K matrix products with a long inner dimension, which run
+    at the matrix-multiply rate (``scripts/time_filter_gradients.py``). Only in training, and
+    only where it measured faster: stride 1, "same" padding, no dilation or groups, channels
+    last, at least :attr:`MIN_PER_TAP_CHANNELS` input channels (conv1's 3 channels make K*K
+    thin products, far slower than TF's kernel). Inference and exports run Keras' own call, and
+    the weights and config are Keras' ``Conv2D``'s.
+    """
+
+    MIN_PER_TAP_CHANNELS = 16
+
+    def call(self, inputs, training=None):
+        if not (training and self._per_tap_applies(inputs)):
+            return super().call(inputs)
+        outputs = _conv_with_per_tap_filter_gradient(inputs, tf.convert_to_tensor(self.kernel))
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, tf.convert_to_tensor(self.bias))
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def _per_tap_applies(self, inputs):
+        return (
+            tuple(self.strides) == (1, 1)
+            and tuple(self.dilation_rate) == (1, 1)
+            and self.groups == 1
+            and self.padding == "same"
+            and self.data_format == "channels_last"
+            and all(k % 2 == 1 for k in self.kernel_size)
+            and inputs.shape[-1] is not None
+            and inputs.shape[-1] >= self.MIN_PER_TAP_CHANNELS
+        )
+
+
+def _conv_with_per_tap_filter_gradient(x, kernel):
+    """A stride-1 "same" convolution whose filter gradient is :func:`per_tap_filter_gradient`;
+    the input gradient is TF's own kernel."""
+
+    @tf.custom_gradient
+    def conv(x, kernel):
+        def grad(upstream):
+            dx = tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(x),
+                filter=kernel,
+                out_backprop=upstream,
+                strides=[1, 1, 1, 1],
+                padding="SAME",
+            )
+            return dx, per_tap_filter_gradient(x, upstream, kernel.shape[:2])
+
+        return tf.nn.conv2d(x, kernel, 1, "SAME"), grad
+
+    return conv(x, kernel)
+
+
+def per_tap_filter_gradient(x, upstream, kernel_size):
+    """The gradient of a stride-1 "same" convolution's ``[kh, kw, in, out]`` filter.
+
+    Tap ``(i, j)`` is the input shifted by it times ``upstream``, summed over batch and pixels.
+    Both are laid out flat over (image, padded row, padded column): the input zero-padded as
+    "same" pads it, ``upstream`` zero-padded after its rows and columns to the same size. A shift
+    by ``(i, j)`` is then an offset of ``i * padded width + j`` rows, so every tap multiplies two
+    row ranges of the same two matrices (TF slices along the first axis without copying) and the
+    padding's zeros drop the pixels that wrap around.
+    """
+    kh, kw = kernel_size
+    channels, filters = x.shape[-1], upstream.shape[-1]
+    padded_width = tf.shape(x)[2] + kw - 1
+    padded = tf.reshape(
+        tf.pad(x, [[0, 0], [kh // 2, kh // 2], [kw // 2, kw // 2], [0, 0]]), [-1, channels]
+    )
+    flat_upstream = tf.reshape(
+        tf.pad(upstream, [[0, 0], [0, kh - 1], [0, kw - 1], [0, 0]]), [-1, filters]
+    )
+    length = tf.shape(padded)[0] - ((kh - 1) * padded_width + kw - 1)
+    flat_upstream = flat_upstream[:length]
+    taps = [
+        [
+            tf.matmul(
+                padded[i * padded_width + j : i * padded_width + j + length],
+                flat_upstream,
+                transpose_a=True,
+            )
+            for j in range(kw)
+        ]
+        for i in range(kh)
+    ]
+    return tf.stack([tf.stack(row) for row in taps])

@@ -40,7 +40,7 @@ from inception_keras.architecture import (  # noqa: F401 (re-exported: the model
 )
 from inception_keras.deprecation import renamed_arguments
 from inception_keras.errors import UsageError
-from inception_keras.layers import LocalResponseNormalization
+from inception_keras.layers import Conv2D, LocalResponseNormalization
 
 # With "same" padding every stage halves the size (rounding up), so any input works in principle;
 # below 32 pixels the last stages see a single pixel and the network stops making sense.
@@ -56,7 +56,7 @@ def conv_unit(x, filters, kernel, stride=1, *, name, variant="paper", batch_norm
     """
     variant = _resolve_variant(variant, batch_norm)
     if not variant.batch_norm:
-        return keras.layers.Conv2D(
+        return Conv2D(
             filters,
             kernel,
             strides=stride,
@@ -65,7 +65,7 @@ def conv_unit(x, filters, kernel, stride=1, *, name, variant="paper", batch_norm
             kernel_initializer=variant.initializer,
             name=name,
         )(x)
-    x = keras.layers.Conv2D(
+    x = Conv2D(
         filters,
         kernel,
         strides=stride,

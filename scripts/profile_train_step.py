@@ -1,7 +1,7 @@
 """Where the time of one training step goes: an op-type breakdown from a TF profiler trace, and
 the LRN layer's forward + backward time with TF's gradient and with ours.
 
-    python scripts/profile_train_step.py [float32|mixed_bfloat16] [--steps N]
+    python scripts/profile_train_step.py [float32|mixed_bfloat16] [--steps N] [--names N]
 
 The README's "Performance" notes quote this script's output. It is evidence for the benchmark's
 numbers (``inception-keras benchmark``), not a benchmark itself: the profiler adds overhead.
@@ -56,16 +56,14 @@ def kernel_times(run):
 
 
 def op_breakdown(precision, steps):
-    """``{op type: ms per step}`` of the paper variant's training step at 224x224, batch 32."""
+    """``{(op name, op type): ms per step}`` of the paper variant's training step at 224x224,
+    batch 32."""
     config = BenchmarkConfig()
     model = training_model(config, precision, jit_compile=False)
     data = training_targets(synthetic_batches(config), 1000)
     model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)  # trace, warm up
     times = kernel_times(lambda: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0))
-    totals = collections.Counter()
-    for (_, op_type), ms in times.items():
-        totals[op_type] += ms / steps
-    return totals
+    return collections.Counter({key: ms / steps for key, ms in times.items()})
 
 
 def lrn_timings(repeats=7):
@@ -103,15 +101,30 @@ def main():
         choices=("float32", "mixed_bfloat16", "mixed_float16"),
     )
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument(
+        "--names",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also list the N op names (layers) with the most time in each of the 3 top op types",
+    )
     args = parser.parse_args()
 
-    totals = op_breakdown(args.precision, args.steps)
+    by_name = op_breakdown(args.precision, args.steps)
+    totals = collections.Counter()
+    for (_, op_type), ms in by_name.items():
+        totals[op_type] += ms
     total = sum(totals.values())
     print(
         f"{args.precision} training step, kernel time per step summed over threads: {total:.0f} ms"
     )
     for op_type, ms in totals.most_common(15):
         print(f"  {op_type:42s} {ms:8.1f} ms  {ms / total:6.1%}")
+    for op_type, type_ms in totals.most_common(3) if args.names else ():
+        print(f"\n{op_type}, by op name:")
+        names = collections.Counter({n: ms for (n, t), ms in by_name.items() if t == op_type})
+        for name, ms in names.most_common(args.names):
+            print(f"  {name[-70:]:70s} {ms:8.1f} ms  {ms / type_ms:6.1%}")
     print(
         "\nLRN forward + backward at batch 32 (TF's LRN and LRNGrad | the layer's training path):"
     )

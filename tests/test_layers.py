@@ -97,3 +97,69 @@ def test_lrn_keeps_reduced_precision_dtype():
 def test_lrn_rejects_bad_size(size):
     with pytest.raises(ValueError, match="size"):
         LocalResponseNormalization(size=size)
+
+
+def _conv_gradients(layer, x, training):
+    """``(output, d loss / d input, d loss / d kernel, d loss / d bias)`` and the op types of
+    the traced gradient computation; the loss weighs every output differently."""
+    import tensorflow as tf
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=training)
+            loss = tf.reduce_sum(y * tf.reshape(tf.range(tf.size(y), dtype=y.dtype), tf.shape(y)))
+        return (y, *tape.gradient(loss, [x, layer.kernel, layer.bias]))
+
+    ops = {op.type for op in step.get_concrete_function(x).graph.get_operations()}
+    return [keras.ops.convert_to_numpy(t) for t in step(x)], ops
+
+
+@pytest.mark.parametrize(
+    "kernel, strides, channels, per_tap",
+    [
+        (3, 1, 16, True),
+        (5, 1, 24, True),
+        (1, 1, 32, True),
+        (7, 2, 3, False),  # conv1: strided, 3 channels - TF's kernel
+        (3, 1, 8, False),  # too few channels for the per-tap form
+    ],
+)
+def test_conv_training_gradient_matches_keras(kernel, strides, channels, per_tap):
+    from inception_keras.layers import Conv2D
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 9, 10, channels)).astype("float32")
+    options = dict(filters=12, kernel_size=kernel, strides=strides, padding="same")
+    ours = Conv2D(activation="relu", **options)
+    keras_conv = keras.layers.Conv2D(activation="relu", **options)
+    ours.build(x.shape)
+    keras_conv.build(x.shape)
+    ours.set_weights([w + 0.1 for w in keras_conv.get_weights()])  # a nonzero bias: ReLU masks
+    keras_conv.set_weights(ours.get_weights())
+    # The oracle: Keras' own layer, differentiated by TensorFlow.
+    expected, _ = _conv_gradients(keras_conv, x, training=True)
+    got, ops = _conv_gradients(ours, x, training=True)
+    for name, a, b in zip(("output", "input", "kernel", "bias"), got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-3 * np.abs(b).max(), err_msg=name)
+    assert np.abs(expected[2]).max() > 1  # the kernel gradient is not trivially zero
+    assert ("Conv2DBackpropFilter" not in ops) == per_tap, ops
+    # Inference is Keras' call: the same ops as Keras' layer, no gradient override.
+    assert (
+        _conv_gradients(ours, x, training=False)[1]
+        == _conv_gradients(keras_conv, x, training=False)[1]
+    )
+
+
+def test_conv_is_keras_conv_in_config_and_weights():
+    from inception_keras.layers import Conv2D
+
+    layer = Conv2D(8, 3, padding="same", activation="relu", name="c")
+    layer.build((None, 5, 5, 16))
+    clone = Conv2D.from_config(layer.get_config())
+    assert isinstance(layer, keras.layers.Conv2D)
+    assert clone.get_config() == layer.get_config()
+    restored = keras.layers.Conv2D.from_config(layer.get_config())  # plain Keras reads it too
+    restored.build((None, 5, 5, 16))
+    restored.set_weights(layer.get_weights())
