@@ -184,12 +184,16 @@ class Conv2D(keras.layers.Conv2D):
     over every pixel of the batch: K*K matrix products with a long inner dimension, which run
     at the matrix-multiply rate (``scripts/time_filter_gradients.py``). Only in training, and
     only where it measured faster: stride 1, "same" padding, no dilation or groups, channels
-    last, at least :attr:`MIN_PER_TAP_CHANNELS` input channels (conv1's 3 channels make K*K
-    thin products, far slower than TF's kernel). Inference and exports run Keras' own call, and
-    the weights and config are Keras' ``Conv2D``'s.
+    last, 1x1 or 3x3 (the 5x5 branches' 25 thinner products were slower), at least
+    :attr:`MIN_PER_TAP_CHANNELS` input channels (conv1's 3 channels make K*K
+    thin products, far slower than TF's kernel) and maps of at least :attr:`MIN_PER_TAP_PIXELS`
+    (28x28, GoogLeNet's conv2 and 3a/3b at 224 px: on smaller maps the gain is small and the K*K
+    extra ops lengthen the first, tracing step more than they save). Inference and exports run
+    Keras' own call, and the weights and config are Keras' ``Conv2D``'s.
     """
 
     MIN_PER_TAP_CHANNELS = 16
+    MIN_PER_TAP_PIXELS = 28 * 28
 
     def call(self, inputs, training=None):
         if not (training and self._per_tap_applies(inputs)):
@@ -208,9 +212,10 @@ class Conv2D(keras.layers.Conv2D):
             and self.groups == 1
             and self.padding == "same"
             and self.data_format == "channels_last"
-            and all(k % 2 == 1 for k in self.kernel_size)
-            and inputs.shape[-1] is not None
+            and tuple(self.kernel_size) in ((1, 1), (3, 3))
+            and None not in inputs.shape[1:]
             and inputs.shape[-1] >= self.MIN_PER_TAP_CHANNELS
+            and inputs.shape[1] * inputs.shape[2] >= self.MIN_PER_TAP_PIXELS
         )
 
 

@@ -1,13 +1,18 @@
 """How fast TensorFlow computes the filter gradients of GoogLeNet's largest convolutions, against
 the same gradient written as one matrix product per filter tap, and against the forward pass.
 
-    python scripts/time_filter_gradients.py [--batch-size 32] [--repeats 7]
+    python scripts/time_filter_gradients.py [--batch-size 32] [--repeats 7] [--train-rounds N]
+
+``--train-rounds N`` then times the paper variant's whole training step (224 px, batch 32,
+through ``fit`` and as plain Keras ``train_on_batch``, as the benchmark does) N times each way,
+alternating: with TF's filter-gradient kernel everywhere, and as the model ships.
 
 ``scripts/profile_train_step.py --names N`` shows which layers' filter gradients take the most
 of a training step; this script times those layers' gradient alone at batch 32, 224 px shapes.
-The per-tap form: for a KxK filter, ``dW[i, j] = X(shifted by i, j)^T @ dY`` over every pixel of
-the batch - K*K matrix products with a long inner dimension, which run at the matrix-multiply
-rate. Medians of wall-clock ms; GFLOP/s counts 2 x multiply-adds.
+The per-tap form (``inception_keras.layers.per_tap_filter_gradient``, what the model's
+convolutions use in training): for a KxK filter, ``dW[i, j] = X(shifted by i, j)^T @ dY`` over
+every pixel of the batch - K*K matrix products with a long inner dimension. Medians of
+wall-clock ms; GFLOP is 2 x the multiply-adds of one pass.
 """
 
 import argparse
@@ -19,40 +24,26 @@ import inception_keras  # noqa: F401  before TensorFlow, for its CPU kernels (in
 # isort: split
 import tensorflow as tf
 
-# (layer, input side, input channels, output channels, kernel, stride), Table 1 at 224 px.
-LAYERS = (
-    ("conv1 7x7/2", 224, 3, 64, 7, 2),
-    ("conv2 3x3", 56, 64, 192, 3, 1),
-    ("inception_3a_3x3", 28, 96, 128, 3, 1),
-    ("inception_3b_3x3", 28, 128, 192, 3, 1),
-    ("inception_4e_3x3", 14, 160, 320, 3, 1),
-    ("inception_3b_1x1", 28, 256, 128, 1, 1),
+from inception_keras.benchmark import BenchmarkConfig
+from inception_keras.benchmark.measure import (
+    plain_keras_train_throughput,
+    synthetic_batches,
+    train_throughput,
 )
+from inception_keras.layers import Conv2D, per_tap_filter_gradient
 
-
-def per_tap_filter_gradient(x, dy, kernel, stride):
-    """``Conv2DBackpropFilter`` of a SAME-padded convolution as one matrix product per tap."""
-    _, side, _, channels = x.shape
-    out = dy.shape[1]
-    total = max((out - 1) * stride + kernel - side, 0)
-    before = total // 2
-    padded = tf.pad(x, [[0, 0], [before, total - before], [before, total - before], [0, 0]])
-    flat_dy = tf.reshape(dy, [-1, dy.shape[-1]])
-    taps = [
-        [
-            tf.matmul(
-                tf.reshape(
-                    padded[:, i : i + stride * out : stride, j : j + stride * out : stride, :],
-                    [-1, channels],
-                ),
-                flat_dy,
-                transpose_a=True,
-            )
-            for j in range(kernel)
-        ]
-        for i in range(kernel)
-    ]
-    return tf.stack([tf.stack(row) for row in taps])
+# (layer, input side, input channels, output channels, kernel), Table 1 at 224 px. The model
+# keeps TF's kernel for 5x5 filters and thin inputs: the 5x5 row and the last one (conv1's 7x7
+# and 3 input channels, at stride 1) show why.
+LAYERS = (
+    ("conv2 3x3", 56, 64, 192, 3),
+    ("inception_3a_3x3", 28, 96, 128, 3),
+    ("inception_3b_3x3", 28, 128, 192, 3),
+    ("inception_3b_5x5", 28, 32, 96, 5),
+    ("inception_4e_3x3", 14, 160, 320, 3),
+    ("inception_3b_1x1", 28, 256, 128, 1),
+    ("7x7, 3 channels", 112, 3, 64, 7),
+)
 
 
 def median_ms(function, arguments, repeats):
@@ -69,29 +60,46 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--train-rounds", type=int, default=0)
     args = parser.parse_args()
+    filter_gradients(args)
+    if args.train_rounds:
+        training_steps(args.train_rounds)
+
+
+def training_steps(rounds):
+    """Training img/s with TF's filter-gradient kernel everywhere and as the model ships."""
+    config = BenchmarkConfig().resolved()
+    shipped = Conv2D.MIN_PER_TAP_CHANNELS
+    print("\ntraining step, paper variant, 224 px, batch 32, float32 (img/s):")
+    for round_ in range(rounds):
+        for label, minimum in (("TF's kernel", float("inf")), ("per-tap", shipped)):
+            Conv2D.MIN_PER_TAP_CHANNELS = minimum  # read when the step is traced
+            fit = train_throughput(config, "float32", False, synthetic_batches(config))
+            plain = plain_keras_train_throughput(config, "float32")
+            print(f"  round {round_ + 1} {label:12s} fit {fit:5.2f}  plain Keras {plain:5.2f}")
+    Conv2D.MIN_PER_TAP_CHANNELS = shipped
+
+
+def filter_gradients(args):
     print(
         f"{'layer':18s} {'GFLOP':>6s} {'forward ms':>11s} {'TF filter grad ms':>18s} "
-        f"{'per-tap ms':>11s} {'per-tap / TF':>12s} {'max rel diff':>12s}"
+        f"{'per-tap ms':>11s} {'speed-up':>12s} {'max rel diff':>12s}"
     )
-    for name, side, cin, cout, kernel, stride in LAYERS:
-        out = -(-side // stride)
+    for name, side, cin, cout, kernel in LAYERS:
         x = tf.random.normal([args.batch_size, side, side, cin])
-        dy = tf.random.normal([args.batch_size, out, out, cout])
+        dy = tf.random.normal([args.batch_size, side, side, cout])
         w = tf.random.normal([kernel, kernel, cin, cout])
-        strides = [1, stride, stride, 1]
-        forward = tf.function(lambda x, w, s=strides: tf.nn.conv2d(x, w, s, "SAME"))
+        forward = tf.function(lambda x, w: tf.nn.conv2d(x, w, 1, "SAME"))
         native = tf.function(
-            lambda x, dy, k=kernel, c=(cin, cout), s=strides: tf.raw_ops.Conv2DBackpropFilter(
-                input=x, filter_sizes=[k, k, *c], out_backprop=dy, strides=s, padding="SAME"
+            lambda x, dy, k=kernel, c=(cin, cout): tf.raw_ops.Conv2DBackpropFilter(
+                input=x, filter_sizes=[k, k, *c], out_backprop=dy, strides=[1] * 4, padding="SAME"
             )
         )
-        per_tap = tf.function(
-            lambda x, dy, k=kernel, s=stride: per_tap_filter_gradient(x, dy, k, s)
-        )
+        per_tap = tf.function(lambda x, dy, k=kernel: per_tap_filter_gradient(x, dy, (k, k)))
         reference, ours = native(x, dy), per_tap(x, dy)
         diff = float(tf.reduce_max(tf.abs(reference - ours)) / tf.reduce_max(tf.abs(reference)))
-        gflop = 2 * args.batch_size * out * out * cin * cout * kernel * kernel / 1e9
+        gflop = 2 * args.batch_size * side * side * cin * cout * kernel * kernel / 1e9
         f_ms = median_ms(forward, (x, w), args.repeats)
         n_ms = median_ms(native, (x, dy), args.repeats)
         t_ms = median_ms(per_tap, (x, dy), args.repeats)

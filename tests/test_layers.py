@@ -120,17 +120,19 @@ def _conv_gradients(layer, x, training):
     "kernel, strides, channels, per_tap",
     [
         (3, 1, 16, True),
-        (5, 1, 24, True),
+        (5, 1, 24, False),  # 5x5: TF's kernel
         (1, 1, 32, True),
         (7, 2, 3, False),  # conv1: strided, 3 channels - TF's kernel
         (3, 1, 8, False),  # too few channels for the per-tap form
+        (3, 1, 16, False),  # a map under 28x28: TF's kernel
     ],
 )
 def test_conv_training_gradient_matches_keras(kernel, strides, channels, per_tap):
     from inception_keras.layers import Conv2D
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(3, 9, 10, channels)).astype("float32")
+    side = 28 if per_tap or channels != 16 else 27  # 28 x 28 pixels is the smallest map it takes
+    x = rng.normal(size=(2, side, side + 1, channels)).astype("float32")
     options = dict(filters=12, kernel_size=kernel, strides=strides, padding="same")
     ours = Conv2D(activation="relu", **options)
     keras_conv = keras.layers.Conv2D(activation="relu", **options)
@@ -163,3 +165,23 @@ def test_conv_is_keras_conv_in_config_and_weights():
     restored = keras.layers.Conv2D.from_config(layer.get_config())  # plain Keras reads it too
     restored.build((None, 5, 5, 16))
     restored.set_weights(layer.get_weights())
+
+
+def test_conv_training_gradient_in_bfloat16():
+    from inception_keras.layers import Conv2D
+
+    x = np.random.default_rng(1).normal(size=(2, 28, 28, 16)).astype("float32")
+    options = dict(filters=8, kernel_size=3, padding="same", activation="relu")
+    ours = Conv2D(dtype="mixed_bfloat16", **options)
+    keras_conv = keras.layers.Conv2D(dtype="mixed_bfloat16", **options)  # the oracle
+    ours.build(x.shape)
+    keras_conv.build(x.shape)
+    keras_conv.set_weights([w + 0.1 for w in ours.get_weights()])
+    ours.set_weights(keras_conv.get_weights())
+    got, ops = _conv_gradients(ours, x, training=True)
+    expected, _ = _conv_gradients(keras_conv, x, training=True)
+    assert "Conv2DBackpropFilter" not in ops and got[0].dtype.name == "bfloat16"
+    np.testing.assert_array_equal(got[0], expected[0])  # the same forward op
+    for name, a, b in zip(("input", "kernel", "bias"), got[1:], expected[1:]):
+        a, b = a.astype("float32"), b.astype("float32")  # bfloat16 sums: ~3 significant digits
+        np.testing.assert_allclose(a, b, rtol=0.02, atol=0.01 * np.abs(b).max(), err_msg=name)
