@@ -177,7 +177,7 @@ class Conv2D(keras.layers.Conv2D):
     """``keras.layers.Conv2D`` whose training step computes the filter gradient as one matrix
     product per filter tap.
 
-    TensorFlow's CPU kernel for the filter gradient (``Conv2DBackpropFilter``) ran 3-4x slower
+    TensorFlow's CPU kernel for the filter gradient (``Conv2DBackpropFilter``) ran 2.6-4.7x slower
     than the forward convolution for GoogLeNet's large 3x3 convolutions, and was the largest
     part of the paper variant's float32 training step (``scripts/profile_train_step.py
     --names``). For a stride-1 "same" convolution, ``dW[i, j] = X(shifted by i, j)^T dY`` summed
