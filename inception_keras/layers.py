@@ -177,19 +177,19 @@ class Conv2D(keras.layers.Conv2D):
     """``keras.layers.Conv2D`` whose training step computes the filter gradient as one matrix
     product per filter tap.
 
-    TensorFlow's CPU kernel for the filter gradient (``Conv2DBackpropFilter``) ran 2.6-4.7x slower
-    than the forward convolution for GoogLeNet's large 3x3 convolutions, and was the largest
-    part of the paper variant's float32 training step (``scripts/profile_train_step.py
-    --names``). For a stride-1 "same" convolution, ``dW[i, j] = X(shifted by i, j)^T dY`` summed
-    over every pixel of the batch: K*K matrix products with a long inner dimension, which run
-    at the matrix-multiply rate (``scripts/time_filter_gradients.py``). Only in training, and
-    only where it measured faster: stride 1, "same" padding, no dilation or groups, channels
-    last, 1x1 or 3x3 (the 5x5 branches' 25 thinner products were slower), at least
-    :attr:`MIN_PER_TAP_CHANNELS` input channels (conv1's 3 channels make K*K
-    thin products, far slower than TF's kernel) and maps of at least :attr:`MIN_PER_TAP_PIXELS`
-    (28x28, GoogLeNet's conv2 and 3a/3b at 224 px: on smaller maps the gain is small and the K*K
-    extra ops lengthen the first, tracing step more than they save). Inference and exports run
-    Keras' own call, and the weights and config are Keras' ``Conv2D``'s.
+    TensorFlow's CPU kernel for the filter gradient (``Conv2DBackpropFilter``) ran several times
+    slower than the forward convolution on GoogLeNet's large 3x3 convolutions, and was the
+    largest part of the paper variant's float32 training step (docs/performance.md,
+    ``scripts/profile_train_step.py --names``). For a stride-1 "same" convolution,
+    ``dW[i, j] = X(shifted by i, j)^T dY`` summed over every pixel of the batch: K*K matrix
+    products with a long inner dimension (``scripts/time_filter_gradients.py``).
+
+    Only in training, and only where it measured faster: stride 1, "same" padding, no dilation
+    or groups, channels last, 1x1 or 3x3 filters (a 5x5's 25 thinner products were slower), at
+    least :attr:`MIN_PER_TAP_CHANNELS` input channels (conv1's 3 channels make thin products)
+    and maps of at least :attr:`MIN_PER_TAP_PIXELS` (GoogLeNet's conv2, 3a and 3b at 224 px;
+    on smaller maps the extra ops lengthen the first, tracing step more than they save).
+    Inference and exports run Keras' own call; config and weights are Keras' ``Conv2D``'s.
     """
 
     MIN_PER_TAP_CHANNELS = 16
