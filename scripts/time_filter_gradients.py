@@ -17,7 +17,6 @@ wall-clock ms; GFLOP is 2 x the multiply-adds of one pass.
 
 import argparse
 import statistics
-import time
 
 import inception_keras  # noqa: F401  before TensorFlow, for its CPU kernels (inception_keras.runtime)
 
@@ -31,6 +30,7 @@ from inception_keras.benchmark.measure import (
     train_throughput,
 )
 from inception_keras.layers import Conv2D, per_tap_filter_gradient
+from inception_keras.timing import timed_calls
 
 # (layer, input side, input channels, output channels, kernel), Table 1 at 224 px. The model
 # keeps TF's kernel for 5x5 filters and thin inputs: the 5x5 row and the last one (conv1's 7x7
@@ -47,13 +47,12 @@ LAYERS = (
 
 
 def median_ms(function, arguments, repeats):
-    function(*arguments).numpy()  # trace, warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function(*arguments).numpy()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    """Median wall-clock ms of ``function(*arguments)``, its result fetched, after one warm-up."""
+
+    def run(arguments):
+        return function(*arguments).numpy()
+
+    return statistics.median(timed_calls(run, arguments, repeats, warmup=1)) * 1e3
 
 
 def main():

@@ -117,21 +117,20 @@ def _conv_gradients(layer, x, training):
 
 
 @pytest.mark.parametrize(
-    "kernel, strides, channels, per_tap",
+    "kernel, strides, channels, side, per_tap",
     [
-        (3, 1, 16, True),
-        (5, 1, 24, False),  # 5x5: TF's kernel
-        (1, 1, 32, True),
-        (7, 2, 3, False),  # conv1: strided, 3 channels - TF's kernel
-        (3, 1, 8, False),  # too few channels for the per-tap form
-        (3, 1, 16, False),  # a map under 28x28: TF's kernel
+        (3, 1, 16, 28, True),
+        (5, 1, 24, 28, False),  # 5x5: TF's kernel
+        (1, 1, 32, 28, True),
+        (7, 2, 3, 28, False),  # conv1: strided, 3 channels - TF's kernel
+        (3, 1, 8, 28, False),  # too few channels for the per-tap form
+        (3, 1, 16, 27, False),  # 27 x 28, under the 28 x 28 pixels it takes: TF's kernel
     ],
 )
-def test_conv_training_gradient_matches_keras(kernel, strides, channels, per_tap):
+def test_conv_training_gradient_matches_keras(kernel, strides, channels, side, per_tap):
     from inception_keras.layers import Conv2D
 
     rng = np.random.default_rng(0)
-    side = 28 if per_tap or channels != 16 else 27  # 28 x 28 pixels is the smallest map it takes
     x = rng.normal(size=(2, side, side + 1, channels)).astype("float32")
     options = dict(filters=12, kernel_size=kernel, strides=strides, padding="same")
     ours = Conv2D(activation="relu", **options)

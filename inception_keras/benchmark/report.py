@@ -89,7 +89,7 @@ class BenchmarkReport:
                         r["artefact"],
                         f"{r['latency_ms']:.2f}",
                         f"{r['latency_p90_ms']:.2f}",
-                        _pct(r.get("latency_roofline_share")),
+                        _pct(r["latency_roofline_share"]),
                         f"{r['images_per_sec']:.1f}",
                         f"{r['gflops']:.0f}",
                         _pct(r["roofline_share"]),
@@ -226,8 +226,7 @@ def targets(report):
     fp32_inference = [
         r
         for r in report.inference
-        if r["artefact"] not in _FP32_ARTEFACTS_EXCLUDED
-        and r.get("latency_roofline_share") is not None
+        if r["artefact"] not in _FP32_ARTEFACTS_EXCLUDED and r["latency_roofline_share"] is not None
     ]
     if fp32_inference:
         top = max(fp32_inference, key=lambda r: r["latency_roofline_share"])
