@@ -9,6 +9,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from inception_keras import runtime
 from inception_keras.errors import UsageError
 
 # Ops traced under this name scope are meant to stay float32 in a full-integer model: TFLite's
@@ -184,7 +185,10 @@ class Conv2D(keras.layers.Conv2D):
     ``dW[i, j] = X(shifted by i, j)^T dY`` summed over every pixel of the batch: K*K matrix
     products with a long inner dimension (``scripts/time_filter_gradients.py``).
 
-    Only in training, and only where it measured faster: stride 1, "same" padding, no dilation
+    Only in training, and only where it measured faster: float32 on an x86 CPU without AVX-512
+    and no GPU (with AVX-512, oneDNN's filter-gradient kernel runs as fast as its forward
+    convolution and the per-tap form was slower, in float32 and in bfloat16), stride 1, "same"
+    padding, no dilation
     or groups, channels last, 1x1 or 3x3 filters (a 5x5's 25 thinner products were slower), at
     least :attr:`MIN_PER_TAP_CHANNELS` input channels (conv1's 3 channels make thin products)
     and maps of at least :attr:`MIN_PER_TAP_PIXELS` (GoogLeNet's conv2, 3a and 3b at 224 px;
@@ -194,20 +198,28 @@ class Conv2D(keras.layers.Conv2D):
 
     MIN_PER_TAP_CHANNELS = 16
     MIN_PER_TAP_PIXELS = 28 * 28
+    #: None: decide by the machine (see above); True or False: per-tap wherever the layer's
+    #: shapes allow, or never. Read when a training step is traced.
+    PER_TAP_FILTER_GRADIENT = None
 
     def call(self, inputs, training=None):
         if not (training and self._per_tap_applies(inputs)):
             return super().call(inputs)
-        outputs = _conv_with_per_tap_filter_gradient(inputs, tf.convert_to_tensor(self.kernel))
-        if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, tf.convert_to_tensor(self.bias))
+        bias = tf.convert_to_tensor(self.bias) if self.use_bias else None
+        outputs = _conv_with_per_tap_filter_gradient(
+            inputs, tf.convert_to_tensor(self.kernel), bias
+        )
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
 
     def _per_tap_applies(self, inputs):
+        machine = self.PER_TAP_FILTER_GRADIENT
+        if machine is None:
+            machine = inputs.dtype == tf.float32 and _per_tap_suits_this_machine()
         return (
-            tuple(self.strides) == (1, 1)
+            machine
+            and tuple(self.strides) == (1, 1)
             and tuple(self.dilation_rate) == (1, 1)
             and self.groups == 1
             and self.padding == "same"
@@ -219,25 +231,45 @@ class Conv2D(keras.layers.Conv2D):
         )
 
 
-def _conv_with_per_tap_filter_gradient(x, kernel):
-    """A stride-1 "same" convolution whose filter gradient is :func:`per_tap_filter_gradient`;
-    the input gradient is TF's own kernel."""
+def _per_tap_suits_this_machine():
+    return runtime.x86_without_avx512() and not tf.config.list_physical_devices("GPU")
+
+
+def _conv_with_per_tap_filter_gradient(x, kernel, bias=None):
+    """A stride-1 "same" convolution (plus ``bias``) whose filter gradient is
+    :func:`per_tap_filter_gradient`; the input gradient is TF's own kernel."""
+
+    def input_and_filter_gradients(x, kernel, upstream):
+        dx = tf.raw_ops.Conv2DBackpropInput(
+            input_sizes=tf.shape(x),
+            filter=kernel,
+            out_backprop=upstream,
+            strides=[1, 1, 1, 1],
+            padding="SAME",
+        )
+        return dx, per_tap_filter_gradient(x, upstream, kernel.shape[:2])
+
+    if bias is None:
+
+        @tf.custom_gradient
+        def conv(x, kernel):
+            return tf.nn.conv2d(x, kernel, 1, "SAME"), lambda dy: input_and_filter_gradients(
+                x, kernel, dy
+            )
+
+        return conv(x, kernel)
 
     @tf.custom_gradient
-    def conv(x, kernel):
+    def conv_bias(x, kernel, bias):
         def grad(upstream):
-            dx = tf.raw_ops.Conv2DBackpropInput(
-                input_sizes=tf.shape(x),
-                filter=kernel,
-                out_backprop=upstream,
-                strides=[1, 1, 1, 1],
-                padding="SAME",
-            )
-            return dx, per_tap_filter_gradient(x, upstream, kernel.shape[:2])
+            # Summed in float32: TF's bfloat16 BiasAddGrad accumulates in bfloat16 and stalls
+            # once the sum is large (oneDNN's fused filter-and-bias gradient sums in float32).
+            total = tf.reduce_sum(tf.cast(upstream, tf.float32), axis=[0, 1, 2])
+            return (*input_and_filter_gradients(x, kernel, upstream), tf.cast(total, bias.dtype))
 
-        return tf.nn.conv2d(x, kernel, 1, "SAME"), grad
+        return tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias), grad
 
-    return conv(x, kernel)
+    return conv_bias(x, kernel, bias)
 
 
 def per_tap_filter_gradient(x, upstream, kernel_size):

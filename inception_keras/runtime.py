@@ -4,11 +4,42 @@ This module imports nothing from TensorFlow or Keras at its top, so the package 
 :func:`prefer_onednn` before it imports them.
 """
 
+import functools
 import os
 import platform
 import sys
 
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def cpu_info(path="/proc/cpuinfo"):
+    """``(model name, set of feature flags)`` of this machine's CPU, from Linux's ``path``; the
+    platform's processor name and no flags where that file cannot be read (other systems)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return model, flags
+
+
+@functools.cache
+def x86_without_avx512():
+    """Whether this is an x86-64 CPU known to lack AVX-512 (AVX2 and older): the CPUs on which
+    TensorFlow's oneDNN filter-gradient kernel is slow (see ``inception_keras.layers.Conv2D``).
+    False where the flags cannot be read."""
+    flags = cpu_info()[1]
+    return (
+        platform.machine().lower() in ("x86_64", "amd64")
+        and "avx2" in flags
+        and "avx512f" not in flags
+    )
 
 
 def prefer_onednn():

@@ -2,10 +2,13 @@
 the same gradient written as one matrix product per filter tap, and against the forward pass.
 
     python scripts/time_filter_gradients.py [--batch-size 32] [--repeats 7] [--train-rounds N]
+        [--precision float32|mixed_bfloat16]
 
 ``--train-rounds N`` then times the paper variant's whole training step (224 px, batch 32,
 through ``fit`` and as plain Keras ``train_on_batch``, as the benchmark does) N times each way,
-alternating: with TF's filter-gradient kernel everywhere, and as the model ships.
+alternating: with TF's filter-gradient kernel everywhere, and with the per-tap form wherever the
+layer's shapes allow (as the model ships on an x86 CPU without AVX-512).
+``--precision mixed_bfloat16`` times the gradients in bfloat16 and trains under that policy.
 
 ``scripts/profile_train_step.py --names N`` shows which layers' filter gradients take the most
 of a training step; this script times those layers' gradient alone at batch 32, 224 px shapes.
@@ -60,24 +63,25 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--train-rounds", type=int, default=0)
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32")
     args = parser.parse_args()
     filter_gradients(args)
     if args.train_rounds:
-        training_steps(args.train_rounds)
+        training_steps(args.train_rounds, args.precision)
 
 
-def training_steps(rounds):
-    """Training img/s with TF's filter-gradient kernel everywhere and as the model ships."""
+def training_steps(rounds, precision):
+    """Training img/s with TF's filter-gradient kernel everywhere and with the per-tap form where
+    the layer's shapes allow it, whatever this machine is."""
     config = BenchmarkConfig().resolved()
-    shipped = Conv2D.MIN_PER_TAP_CHANNELS
-    print("\ntraining step, paper variant, 224 px, batch 32, float32 (img/s):")
+    print(f"\ntraining step, paper variant, 224 px, batch 32, {precision} (img/s):")
     for round_ in range(rounds):
-        for label, minimum in (("TF's kernel", float("inf")), ("per-tap", shipped)):
-            Conv2D.MIN_PER_TAP_CHANNELS = minimum  # read when the step is traced
-            fit = train_throughput(config, "float32", False, synthetic_batches(config))
-            plain = plain_keras_train_throughput(config, "float32")
+        for label, per_tap in (("TF's kernel", False), ("per-tap", True)):
+            Conv2D.PER_TAP_FILTER_GRADIENT = per_tap  # read when the step is traced
+            fit = train_throughput(config, precision, False, synthetic_batches(config))
+            plain = plain_keras_train_throughput(config, precision)
             print(f"  round {round_ + 1} {label:12s} fit {fit:5.2f}  plain Keras {plain:5.2f}")
-    Conv2D.MIN_PER_TAP_CHANNELS = shipped
+    Conv2D.PER_TAP_FILTER_GRADIENT = None
 
 
 def filter_gradients(args):
@@ -85,10 +89,11 @@ def filter_gradients(args):
         f"{'layer':18s} {'GFLOP':>6s} {'forward ms':>11s} {'TF filter grad ms':>18s} "
         f"{'per-tap ms':>11s} {'speed-up':>12s} {'max rel diff':>12s}"
     )
+    dtype = tf.bfloat16 if args.precision == "mixed_bfloat16" else tf.float32
     for name, side, cin, cout, kernel in LAYERS:
-        x = tf.random.normal([args.batch_size, side, side, cin])
-        dy = tf.random.normal([args.batch_size, side, side, cout])
-        w = tf.random.normal([kernel, kernel, cin, cout])
+        x = tf.random.normal([args.batch_size, side, side, cin], dtype=dtype)
+        dy = tf.random.normal([args.batch_size, side, side, cout], dtype=dtype)
+        w = tf.random.normal([kernel, kernel, cin, cout], dtype=dtype)
         forward = tf.function(lambda x, w: tf.nn.conv2d(x, w, 1, "SAME"))
         native = tf.function(
             lambda x, dy, k=kernel, c=(cin, cout): tf.raw_ops.Conv2DBackpropFilter(
@@ -97,6 +102,7 @@ def filter_gradients(args):
         )
         per_tap = tf.function(lambda x, dy, k=kernel: per_tap_filter_gradient(x, dy, (k, k)))
         reference, ours = native(x, dy), per_tap(x, dy)
+        reference, ours = tf.cast(reference, tf.float32), tf.cast(ours, tf.float32)
         diff = float(tf.reduce_max(tf.abs(reference - ours)) / tf.reduce_max(tf.abs(reference)))
         gflop = 2 * args.batch_size * side * side * cin * cout * kernel * kernel / 1e9
         f_ms = median_ms(forward, (x, w), args.repeats)

@@ -127,8 +127,12 @@ def _conv_gradients(layer, x, training):
         (3, 1, 16, 27, False),  # 27 x 28, under the 28 x 28 pixels it takes: TF's kernel
     ],
 )
-def test_conv_training_gradient_matches_keras(kernel, strides, channels, side, per_tap):
+def test_conv_training_gradient_matches_keras(
+    kernel, strides, channels, side, per_tap, monkeypatch
+):
     from inception_keras.layers import Conv2D
+
+    monkeypatch.setattr(Conv2D, "PER_TAP_FILTER_GRADIENT", True)  # whatever this machine is
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, side, side + 1, channels)).astype("float32")
@@ -166,8 +170,10 @@ def test_conv_is_keras_conv_in_config_and_weights():
     restored.set_weights(layer.get_weights())
 
 
-def test_conv_training_gradient_in_bfloat16():
+def test_conv_training_gradient_in_bfloat16(monkeypatch):
     from inception_keras.layers import Conv2D
+
+    monkeypatch.setattr(Conv2D, "PER_TAP_FILTER_GRADIENT", True)
 
     x = np.random.default_rng(1).normal(size=(2, 28, 28, 16)).astype("float32")
     options = dict(filters=8, kernel_size=3, padding="same", activation="relu")
@@ -184,3 +190,57 @@ def test_conv_training_gradient_in_bfloat16():
     for name, a, b in zip(("input", "kernel", "bias"), got[1:], expected[1:]):
         a, b = a.astype("float32"), b.astype("float32")  # bfloat16 sums: ~3 significant digits
         np.testing.assert_allclose(a, b, rtol=0.02, atol=0.01 * np.abs(b).max(), err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "machine_suits, dtype, per_tap",
+    [
+        (True, "float32", True),
+        (False, "float32", False),  # AVX-512, a GPU or not x86: TF's kernel
+        (True, "mixed_bfloat16", False),  # measured slower in bfloat16
+    ],
+)
+def test_conv_per_tap_follows_the_machine_by_default(machine_suits, dtype, per_tap, monkeypatch):
+    from inception_keras import layers
+
+    assert layers.Conv2D.PER_TAP_FILTER_GRADIENT is None  # the default: decided by the machine
+    monkeypatch.setattr(layers, "_per_tap_suits_this_machine", lambda: machine_suits)
+    x = np.ones((1, 28, 28, 16), "float32")
+    layer = layers.Conv2D(8, 3, padding="same", dtype=dtype)
+    layer.build(x.shape)
+    _, ops = _conv_gradients(layer, x, training=True)
+    assert ("Conv2DBackpropFilter" not in ops) == per_tap, ops
+
+
+def test_conv_per_tap_never(monkeypatch):
+    from inception_keras import layers
+
+    monkeypatch.setattr(layers, "_per_tap_suits_this_machine", lambda: True)
+    monkeypatch.setattr(layers.Conv2D, "PER_TAP_FILTER_GRADIENT", False)
+    x = np.ones((1, 28, 28, 16), "float32")
+    layer = layers.Conv2D(8, 3, padding="same")
+    layer.build(x.shape)
+    assert "Conv2DBackpropFilter" in _conv_gradients(layer, x, training=True)[1]
+
+
+def test_conv_per_tap_without_bias_matches_keras(monkeypatch):
+    """The bn variant's convolutions have no bias."""
+    import tensorflow as tf
+
+    from inception_keras.layers import Conv2D
+
+    monkeypatch.setattr(Conv2D, "PER_TAP_FILTER_GRADIENT", True)
+    x = tf.constant(np.random.default_rng(2).normal(size=(2, 28, 28, 16)), tf.float32)
+    ours = Conv2D(8, 3, padding="same", use_bias=False)
+    keras_conv = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)
+    ours.build(x.shape)
+    keras_conv.build(x.shape)
+    keras_conv.set_weights(ours.get_weights())
+    results = []
+    for layer in (ours, keras_conv):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, training=True) * tf.range(8, dtype=tf.float32))
+        results.append(tape.gradient(loss, [x, layer.kernel]))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4 * np.abs(b).max())

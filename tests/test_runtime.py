@@ -78,3 +78,38 @@ def test_tensorflow_runs_onednn_when_the_package_is_imported_first():
     # TensorFlow imported first: the package changes nothing, and TensorFlow's own default holds.
     (variable, _), _ = _fresh_python(["tensorflow", "inception_keras"])
     assert variable == "None"
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 9B14
+flags\t\t: fpu sse2 avx avx2 fma {extra}
+
+processor\t: 1
+model name\t: AMD EPYC 9B14
+flags\t\t: fpu sse2 avx avx2 fma {extra}
+"""
+
+
+@pytest.mark.parametrize(
+    "extra, machine, expected",
+    [
+        ("", "x86_64", True),  # AVX2 only
+        ("avx512f avx512_bf16", "x86_64", False),
+        ("", "aarch64", False),
+    ],
+)
+def test_x86_without_avx512_reads_the_cpu_flags(extra, machine, expected, tmp_path, monkeypatch):
+    path = tmp_path / "cpuinfo"
+    path.write_text(CPUINFO.format(extra=extra))
+    model, flags = runtime.cpu_info(path)
+    assert model == "AMD EPYC 9B14"
+    assert {"avx2", "fma"} <= flags and ("avx512f" in flags) == bool(extra)
+    monkeypatch.setattr(runtime, "cpu_info", lambda: (model, flags))
+    monkeypatch.setattr(runtime.platform, "machine", lambda: machine)
+    assert runtime.x86_without_avx512.__wrapped__() is expected
+
+
+def test_cpu_info_without_the_file_says_nothing(tmp_path):
+    assert runtime.cpu_info(tmp_path / "missing")[1] == set()
+    assert runtime.x86_without_avx512.__wrapped__() in (True, False)

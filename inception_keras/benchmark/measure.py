@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from inception_keras.export.onnx import export_onnx
 from inception_keras.export.saved_model import export_saved_model
 from inception_keras.export.tflite import export_tflite
 from inception_keras.model import GoogLeNet
-from inception_keras.runtime import onednn_enabled
+from inception_keras.runtime import cpu_info, onednn_enabled
 from inception_keras.summary import summary_rows
 from inception_keras.timing import timed_calls
 from inception_keras.training import TrainConfig, compile_for_training, training_targets
@@ -45,17 +44,7 @@ FLAGS_OF_INTEREST = (
 def machine():
     """CPU model, cores, the flags that matter, GPUs, library versions and whether TF runs its
     oneDNN CPU kernels."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-    except OSError:
-        pass
+    model, flags = cpu_info()
     versions = {"tensorflow": tf.__version__, "keras": keras.__version__}
     for package in ("onnxruntime", "ai-edge-litert"):
         try:
