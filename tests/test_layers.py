@@ -30,21 +30,35 @@ def test_lrn_matches_the_formula(params):
     expected = lrn_reference(x.astype("float64"), **params)
     got = keras.ops.convert_to_numpy(LocalResponseNormalization(**params)(x))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # 160 channels: training sums windows by blocks of 32 channels; the formula still holds.
+    wide = rng.normal(scale=40.0, size=(2, 3, 4, 160)).astype("float32")
+    trained = LocalResponseNormalization(**params)(wide, training=True)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(trained),
+        lrn_reference(wide.astype("float64"), **params),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     # The unnormalised input would be far off: the layer really changes values.
     assert np.max(np.abs(expected - x)) > 1.0
 
 
 @pytest.mark.parametrize(
-    "params",
-    [dict(size=5, alpha=1e-4, beta=0.75, bias=1.0), dict(size=3, alpha=0.5, beta=0.6, bias=2.0)],
+    "params, channels",
+    [
+        (dict(size=5, alpha=1e-4, beta=0.75, bias=1.0), 11),
+        (dict(size=3, alpha=0.5, beta=0.6, bias=2.0), 11),
+        (dict(size=5, alpha=1e-4, beta=0.75, bias=1.0), 192),  # norm2's: window sums by blocks
+        (dict(size=7, alpha=0.5, beta=0.6, bias=2.0), 128),
+    ],
 )
-def test_lrn_training_gradient_matches_tensorflows(params):
+def test_lrn_training_gradient_matches_tensorflows(params, channels):
     """Training uses a written-out gradient (faster than TF's LRNGrad); it must be TF's."""
     import tensorflow as tf
 
     rng = np.random.default_rng(1)
-    x = tf.constant(rng.normal(scale=40.0, size=(2, 3, 4, 11)).astype("float32"))
-    upstream = tf.constant(rng.normal(size=(2, 3, 4, 11)).astype("float32"))
+    x = tf.constant(rng.normal(scale=40.0, size=(2, 3, 4, channels)).astype("float32"))
+    upstream = tf.constant(rng.normal(size=(2, 3, 4, channels)).astype("float32"))
     layer = LocalResponseNormalization(**params)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
