@@ -52,7 +52,11 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.elementwise_inference = False
 
     def call(self, inputs, training=None):
-        # TF has no reduced-precision CPU kernel for LRN: compute it in float32.
+        # TF has no reduced-precision CPU kernel for LRN, and float16's squares overflow past
+        # 256: compute it in float32, except the bfloat16 training step (float32's range; its
+        # written-out ops all have bfloat16 kernels, and the casts and float32 traffic cost more).
+        if training and inputs.dtype == tf.bfloat16:
+            return self._lrn_fast_gradient(inputs)
         x = tf.cast(inputs, tf.float32)
         # Training takes the faster written-out gradient, exports the elementwise form their
         # runtimes run fast; Keras/SavedModel inference keeps TF's single LRN op.

@@ -101,10 +101,25 @@ def test_lrn_config_round_trip():
     )
 
 
-def test_lrn_keeps_reduced_precision_dtype():
-    x = np.ones((1, 2, 2, 8), "float32")
-    layer = LocalResponseNormalization(dtype="mixed_bfloat16")
-    assert keras.backend.standardize_dtype(layer(x).dtype) == "bfloat16"
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("training", [False, True])
+def test_lrn_in_reduced_precision(policy, training):
+    """Float32 inside, except bfloat16 training, which computes in bfloat16: both within
+    bfloat16's rounding of the formula, and float16 squares that would overflow stay finite."""
+    params = dict(size=5, alpha=1e-4, beta=0.75, bias=1.0)
+    x = np.random.default_rng(3).uniform(0, 600, size=(2, 3, 4, 160)).astype("float32")
+    y = LocalResponseNormalization(dtype=policy, **params)(x, training=training)
+    assert keras.backend.standardize_dtype(y.dtype) == policy.removeprefix("mixed_")
+    got = keras.ops.convert_to_numpy(keras.ops.cast(y, "float32"))
+    expected = lrn_reference(x.astype("float64"), **params)
+    assert np.isfinite(got).all()
+    rounding = 2**-8 if policy == "mixed_bfloat16" else 2**-11  # half the dtype's epsilon
+    # Keras rounds the input to the policy's dtype (u on x, under 2u on d, so 1.5u on d**-0.75)
+    # and the output is rounded (u): 3.5u; bfloat16 training also rounds the window sums, the
+    # normaliser and the two roots (about 4u more).
+    tolerance = (8 if training and policy == "mixed_bfloat16" else 3.5) * rounding
+    np.testing.assert_allclose(got, expected, rtol=tolerance, atol=1e-3)
+    assert np.abs(expected - x).max() > 10  # the normalisation shows at this scale
 
 
 @pytest.mark.parametrize("size", [0, 4, -1, 2.5])
