@@ -121,8 +121,9 @@ class LocalResponseNormalization(keras.layers.Layer):
         return tf.reshape(within + across, tf.shape(x))
 
     def _crossing_band(self, channels, block):
-        """The channels within a window's reach of a block boundary, and ``[len(those),
-        channels]``: 1 where such a channel is in another block's channel's window."""
+        """The channels within a window's reach of a block boundary (the sources), and a
+        ``[sources, channels]`` 0/1 matrix: 1 where a channel of another block has the source
+        in its window."""
         reach = self.size // 2
         sources = [
             b + offset for b in range(block, channels, block) for offset in range(-reach, reach)
@@ -222,11 +223,11 @@ class Conv2D(keras.layers.Conv2D):
     Only in training, and only where it measured faster: float32 on an x86 CPU without AVX-512
     and no GPU (with AVX-512, oneDNN's filter-gradient kernel runs as fast as its forward
     convolution and the per-tap form was slower, in float32 and in bfloat16), stride 1, "same"
-    padding, no dilation
-    or groups, channels last, 1x1 or 3x3 filters (a 5x5's 25 thinner products were slower), at
-    least :attr:`MIN_PER_TAP_CHANNELS` input channels (conv1's 3 channels make thin products)
-    and maps of at least :attr:`MIN_PER_TAP_PIXELS` (GoogLeNet's conv2, 3a and 3b at 224 px;
-    on smaller maps the extra ops lengthen the first, tracing step more than they save).
+    padding, no dilation or groups, channels last, 1x1 or 3x3 filters (a 5x5's 25 thinner
+    products were slower), at least :attr:`MIN_PER_TAP_CHANNELS` input channels (conv1's 3
+    channels make thin products) and maps of at least :attr:`MIN_PER_TAP_PIXELS` (GoogLeNet's
+    conv2, 3a and 3b at 224 px; on smaller maps the extra ops lengthen the first, tracing step
+    more than they save).
     Inference and exports run Keras' own call; config and weights are Keras' ``Conv2D``'s.
     """
 
@@ -287,9 +288,10 @@ def _conv_with_per_tap_filter_gradient(x, kernel, bias=None):
 
         @tf.custom_gradient
         def conv(x, kernel):
-            return tf.nn.conv2d(x, kernel, 1, "SAME"), lambda dy: input_and_filter_gradients(
-                x, kernel, dy
-            )
+            def grad(upstream):
+                return input_and_filter_gradients(x, kernel, upstream)
+
+            return tf.nn.conv2d(x, kernel, 1, "SAME"), grad
 
         return conv(x, kernel)
 
