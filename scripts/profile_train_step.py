@@ -2,6 +2,7 @@
 the LRN layer's forward + backward time with TF's gradient and with ours.
 
     python scripts/profile_train_step.py [float32|mixed_bfloat16] [--steps N] [--names N]
+        [--variant paper|bn|slim]
 
 The README's "Performance" notes quote this script's output. It is evidence for the benchmark's
 numbers (``inception-keras benchmark``), not a benchmark itself: the profiler adds overhead.
@@ -55,10 +56,10 @@ def kernel_times(run):
     return totals
 
 
-def op_breakdown(precision, steps):
-    """``{(op name, op type): ms per step}`` of the paper variant's training step at 224x224,
+def op_breakdown(precision, steps, variant="paper"):
+    """``{(op name, op type): ms per step}`` of ``variant``'s training step at 224x224,
     batch 32."""
-    config = BenchmarkConfig()
+    config = BenchmarkConfig(variant=variant)
     model = training_model(config, precision, jit_compile=False)
     data = training_targets(synthetic_batches(config), 1000)
     model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)  # trace, warm up
@@ -101,6 +102,7 @@ def main():
         choices=("float32", "mixed_bfloat16", "mixed_float16"),
     )
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--variant", default="paper", choices=("paper", "bn", "slim"))
     parser.add_argument(
         "--names",
         type=int,
@@ -110,13 +112,14 @@ def main():
     )
     args = parser.parse_args()
 
-    by_name = op_breakdown(args.precision, args.steps)
+    by_name = op_breakdown(args.precision, args.steps, args.variant)
     totals = collections.Counter()
     for (_, op_type), ms in by_name.items():
         totals[op_type] += ms
     total = sum(totals.values())
     print(
-        f"{args.precision} training step, kernel time per step summed over threads: {total:.0f} ms"
+        f"{args.variant} variant, {args.precision} training step, kernel time per step summed "
+        f"over threads: {total:.0f} ms"
     )
     for op_type, ms in totals.most_common(15):
         print(f"  {op_type:42s} {ms:8.1f} ms  {ms / total:6.1%}")
