@@ -1,7 +1,8 @@
-"""Layers the paper needs that Keras does not ship, and one Keras layer with a faster gradient.
+"""Layers the paper needs that Keras does not ship, and two Keras layers that train faster.
 
 Local response normalisation: Keras 3 has no LRN layer, and GoogLeNet's stem uses two.
 :class:`Conv2D`: Keras' layer, with the filter gradient written out for training.
+:class:`BatchNormalization`: Keras' layer, training with TensorFlow's fused kernel.
 """
 
 import contextlib
@@ -341,3 +342,53 @@ def per_tap_filter_gradient(x, upstream, kernel_size):
         for i in range(kh)
     ]
     return tf.stack([tf.stack(row) for row in taps])
+
+
+@keras.saving.register_keras_serializable(package="inception_keras")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` whose training step runs TensorFlow's fused kernel.
+
+    Keras 3 computes a batch norm's moments, normalisation and their gradients as a dozen
+    separate ops (means, squared differences, tiles, products, casts to float32 and back); they
+    were about a fifth of the ``bn``/``slim`` variants' float32 training step and a third in
+    bfloat16 (docs/performance.md, ``scripts/profile_train_step.py --variant slim``).
+    ``FusedBatchNormV3`` computes the same in one op and its gradient in another, reads bfloat16
+    directly and accumulates in float32. Same config, weights and moving-statistics update as
+    Keras' layer; inference and exports run Keras' own call. Where the fused kernel does not
+    apply (not 4-D channels last, masks, renorm, synchronisation, epsilon under its 1.001e-5
+    floor, float16 inputs, which overflow the fused op's float16 output) it is Keras' call.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable and mask is None and self._fused_applies(inputs)):
+            return super().call(inputs, training=training, mask=mask)
+        channels = inputs.shape[-1]
+        gamma = self.gamma if self.scale else tf.ones([channels], tf.float32)
+        beta = self.beta if self.center else tf.zeros([channels], tf.float32)
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs,
+            tf.cast(gamma, tf.float32),
+            tf.cast(beta, tf.float32),
+            epsilon=self.epsilon,
+            data_format="NHWC",
+            is_training=True,
+        )
+        # The kernel returns the unbiased (n - 1) batch variance for running averages; Keras'
+        # layer averages the biased one it normalises with.
+        count = tf.cast(tf.size(inputs) // channels, tf.float32)
+        variance = variance * (count - 1.0) / count
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(
+            self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
+        )
+        return tf.cast(outputs, self.compute_dtype)
+
+    def _fused_applies(self, inputs):
+        return (
+            len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+            and inputs.dtype in (tf.float32, tf.bfloat16)
+            and not getattr(self, "renorm", False)
+            and not getattr(self, "synchronized", False)
+            and self.epsilon >= 1.001e-5
+        )

@@ -40,7 +40,7 @@ from inception_keras.architecture import (  # noqa: F401 (re-exported: the model
 )
 from inception_keras.deprecation import renamed_arguments
 from inception_keras.errors import UsageError
-from inception_keras.layers import Conv2D, LocalResponseNormalization
+from inception_keras.layers import BatchNormalization, Conv2D, LocalResponseNormalization
 
 # With "same" padding every stage halves the size (rounding up), so any input works in principle;
 # below 32 pixels the last stages see a single pixel and the network stops making sense.
@@ -75,7 +75,7 @@ def conv_unit(x, filters, kernel, stride=1, *, name, variant="paper", batch_norm
         name=name,
     )(x)
     # epsilon 1e-3: Keras' default, and TF-slim's (its checkpoint's statistics assume it).
-    x = keras.layers.BatchNormalization(epsilon=1e-3, scale=variant.bn_scale, name=f"{name}_bn")(x)
+    x = BatchNormalization(epsilon=1e-3, scale=variant.bn_scale, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 

@@ -273,3 +273,75 @@ def test_conv_per_tap_without_bias_matches_keras(monkeypatch):
         results.append(tape.gradient(loss, [x, layer.kernel]))
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4 * np.abs(b).max())
+
+
+def _batch_norm_step(layer, x, upstream):
+    """``[output, d/dx, d/dgamma (d/dbeta without gamma), d/dbeta]`` of one training call, and
+    the traced op types."""
+    import tensorflow as tf
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * upstream)
+        weights = [layer.gamma if layer.scale else layer.beta, layer.beta]
+        return [y, *tape.gradient(loss, [x, *weights])]
+
+    ops = {op.type for op in step.get_concrete_function(x).graph.get_operations()}
+    results = [keras.ops.convert_to_numpy(keras.ops.cast(t, "float32")) for t in step(x)]
+    return results, ops
+
+
+@pytest.mark.parametrize(
+    "policy, scale, fused, rtol",
+    [
+        ("float32", True, True, 1e-4),
+        ("float32", False, True, 1e-4),  # the slim variant's, without gamma
+        ("mixed_bfloat16", True, True, 2e-2),
+        ("mixed_float16", True, False, 2e-3),  # Keras' call: the fused op's float16 output
+    ],
+)
+def test_batch_norm_training_matches_keras(policy, scale, fused, rtol):
+    import tensorflow as tf
+
+    from inception_keras.layers import BatchNormalization
+
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.normal(loc=2.0, scale=3.0, size=(4, 5, 6, 8)).astype("float32"))
+    upstream = tf.constant(rng.normal(size=(4, 5, 6, 8)).astype("float32"))
+    options = dict(epsilon=1e-3, scale=scale, momentum=0.9, dtype=policy)
+    ours, oracle = BatchNormalization(**options), keras.layers.BatchNormalization(**options)
+    for layer in (ours, oracle):
+        layer.build(x.shape)
+        layer.set_weights([w + 0.5 * i for i, w in enumerate(layer.get_weights())])
+    got, ops = _batch_norm_step(ours, x, upstream)
+    expected, keras_ops = _batch_norm_step(oracle, x, upstream)
+    assert ("FusedBatchNormV3" in ops) == fused, ops
+    assert "FusedBatchNormV3" not in keras_ops
+    for name, a, b in zip(("output", "input", "first weight", "beta"), got, expected):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max(), err_msg=name)
+    # One step moved the moving statistics the same way (Keras' biased batch variance).
+    for a, b in zip(ours.get_weights(), oracle.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert np.abs(oracle.moving_variance.numpy() - 1.5).max() > 0.1  # it did move
+    # Inference is Keras' call, on the same moving statistics.
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras.ops.cast(ours(x, training=False), "float32")),
+        keras.ops.convert_to_numpy(keras.ops.cast(oracle(x, training=False), "float32")),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_batch_norm_is_keras_batch_norm_in_config():
+    from inception_keras.layers import BatchNormalization
+
+    layer = BatchNormalization(epsilon=1e-3, scale=False, name="b")
+    layer.build((None, 3, 3, 4))
+    assert isinstance(layer, keras.layers.BatchNormalization)
+    restored = keras.layers.BatchNormalization.from_config(layer.get_config())
+    restored.build((None, 3, 3, 4))
+    restored.set_weights(layer.get_weights())
+    assert BatchNormalization.from_config(layer.get_config()).get_config() == layer.get_config()
