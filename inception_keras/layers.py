@@ -228,8 +228,8 @@ class Conv2D(keras.layers.Conv2D):
     products were slower), at least :attr:`MIN_PER_TAP_CHANNELS` input channels (conv1's 3
     channels make thin products) and maps of at least :attr:`MIN_PER_TAP_PIXELS` (GoogLeNet's
     conv2, 3a and 3b at 224 px; on smaller maps the extra ops lengthen the first, tracing step
-    more than they save).
-    Inference and exports run Keras' own call; config and weights are Keras' ``Conv2D``'s.
+    more than they save). Inference and exports run Keras' own call; config and weights are
+    Keras' ``Conv2D``'s.
     """
 
     MIN_PER_TAP_CHANNELS = 16
@@ -356,7 +356,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
     directly and accumulates in float32. Same config, weights and moving-statistics update as
     Keras' layer; inference and exports run Keras' own call. Where the fused kernel does not
     apply (not 4-D channels last, masks, renorm, synchronisation, epsilon under its 1.001e-5
-    floor, float16 inputs, which overflow the fused op's float16 output) it is Keras' call.
+    floor) and for float16 inputs (not measured) it is Keras' call.
     """
 
     def call(self, inputs, training=None, mask=None):

@@ -12,6 +12,11 @@ import sys
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 
 
+def is_x86_64():
+    """Whether this machine is x86-64, by the platform's name for it."""
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
 def cpu_info(path="/proc/cpuinfo"):
     """``(model name, set of feature flags)`` of this machine's CPU, from Linux's ``path``; the
     platform's processor name and no flags where that file cannot be read (other systems)."""
@@ -35,11 +40,7 @@ def x86_without_avx512():
     TensorFlow's oneDNN filter-gradient kernel is slow (see ``inception_keras.layers.Conv2D``).
     False where the flags cannot be read."""
     flags = cpu_info()[1]
-    return (
-        platform.machine().lower() in ("x86_64", "amd64")
-        and "avx2" in flags
-        and "avx512f" not in flags
-    )
+    return is_x86_64() and "avx2" in flags and "avx512f" not in flags
 
 
 def prefer_onednn():
@@ -53,7 +54,7 @@ def prefer_onednn():
     """
     if ONEDNN_VARIABLE in os.environ or "tensorflow" in sys.modules:
         return False
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    if not is_x86_64():
         return False  # on Arm, TensorFlow's oneDNN (via ACL) default is its own choice
     os.environ[ONEDNN_VARIABLE] = "1"
     return True

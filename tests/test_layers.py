@@ -300,7 +300,7 @@ def _batch_norm_step(layer, x, upstream):
         ("float32", True, True, 1e-4),
         ("float32", False, True, 1e-4),  # the slim variant's, without gamma
         ("mixed_bfloat16", True, True, 2e-2),
-        ("mixed_float16", True, False, 2e-3),  # Keras' call: the fused op's float16 output
+        ("mixed_float16", True, False, 2e-3),  # Keras' call: float16 is left to it
     ],
 )
 def test_batch_norm_training_matches_keras(policy, scale, fused, rtol):

@@ -10,7 +10,7 @@ import pytest
 
 from inception_keras import runtime
 
-X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+X86_64 = runtime.is_x86_64()
 
 # What a fresh Python reports after the given imports: the variable, and TensorFlow's own
 # start-up message (its answer, independent of this package's query) beside the query.
