@@ -137,21 +137,32 @@ def test_goals_are_checked_on_the_reports_numbers():
     row = dict(precision="float32", xla=False, feed="in-memory", roofline_share=0.75)
     plain = dict(row, feed="plain Keras train_on_batch", roofline_share=None)
     bf16 = dict(row, precision="mixed_bfloat16", roofline_share=None)
+
+    def rate(row, images_per_sec, **changes):  # a training step of 10 GFLOP per image
+        return dict(row, images_per_sec=images_per_sec, gflops=10 * images_per_sec, **changes)
+
     report = BenchmarkReport(
         machine={},
         config={},
+        roofline={"float32": 200.0, "bfloat16": 400.0},
         train=[
-            dict(row, images_per_sec=10.0),
-            dict(row, images_per_sec=18.0, roofline_share=0.9),  # the faster one counts
-            dict(row, images_per_sec=30.0, xla=True),  # XLA rows are not compared
-            dict(plain, images_per_sec=15.0),
-            dict(bf16, images_per_sec=39.0),
-            dict(bf16, images_per_sec=26.0, feed="plain Keras train_on_batch"),
+            rate(row, 10.0),
+            rate(row, 18.0, roofline_share=0.9),  # the faster one counts
+            rate(row, 30.0, xla=True),  # XLA rows are not compared
+            rate(plain, 15.0),
+            rate(bf16, 39.0),
+            rate(bf16, 26.0, feed="plain Keras train_on_batch"),
         ],
         pipeline=dict(images_per_sec=30.0, ratio_to_training=2.5),
         inference=[
             # The roofline goal is batch-1's: the batch-32 shares do not count.
-            dict(artefact="ONNX", latency_ms=14.0, latency_roofline_share=0.93, roofline_share=0.8),
+            dict(
+                artefact="ONNX",
+                latency_ms=14.0,
+                latency_gflops=3.0 / 0.014,  # 3 GFLOP per image
+                latency_roofline_share=0.93,
+                roofline_share=0.8,
+            ),
             dict(
                 artefact="TFLite float32",
                 latency_ms=18.0,
@@ -191,11 +202,22 @@ def test_goals_are_checked_on_the_reports_numbers():
         (">= 2x", "2.00x (ONNX 14.00 vs 28.00 ms, channels_last float32)"): True,
         (">= 3x", "4.5x"): True,  # 18 / 4
     }
+    # At 100% of the roofline, a ratio is the roofline over torchvision's GFLOP/s at our
+    # operation count, whatever our own speed: 200 / (15 img/s x 10 GFLOP) in fp32 training,
+    # 400 / (30 x 10) in bf16, 200 x 0.028 s / 3 GFLOP at batch 1.
+    ceilings = [(t["goal"], t["ceiling"]) for t in targets(report) if t["ceiling"] is not None]
+    assert ceilings == [
+        (">= 1.2x", pytest.approx(4 / 3)),
+        (">= 1.3x", pytest.approx(4 / 3)),
+        (">= 1.2x", pytest.approx(4 / 3)),
+        (">= 1.3x", pytest.approx(4 / 3)),
+        (">= 2x", pytest.approx(200 * 0.028 / 3)),
+    ]
     # No peer: only the goals this run can check on its own.
     alone = dataclasses.replace(report, peer={})
     assert [t["goal"] for t in targets(alone)] == [">= 80%", ">= 3x", ">= 90%", ">= 3x"]
     assert targets(BenchmarkReport(machine={}, config={})) == []
-    text = dataclasses.replace(
+    text_report = dataclasses.replace(
         report,
         train=[],
         inference=[],
@@ -204,10 +226,15 @@ def test_goals_are_checked_on_the_reports_numbers():
         ),
         config=dict(variant="paper", image_size=224, batch_size=32, repeats=5, warmup=2),
         targets=targets(report),
-    ).format()
+    )
+    text = text_report.format()
     assert "Versions: tensorflow 2; TF oneDNN kernels on\n" in text
     assert re.search(r"outpaces the fastest training step +2\.5x +>= 3x +NO\n", text)
     assert re.search(r"channels_last float32 +15\.0 +28\.00 +-\n", text)  # the peer's table
+    assert re.search(r"against torchvision's best fp32, batch-1 latency .* yes +1\.87x\n", text)
+    assert "--variant slim compares like for like" in text
+    slim = dataclasses.replace(text_report, config=dict(text_report.config, variant="slim"))
+    assert "like for like" not in slim.format()
 
 
 def test_a_peer_report_is_checked_when_read(tmp_path):

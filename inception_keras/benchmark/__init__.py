@@ -71,7 +71,8 @@ class BenchmarkConfig:
             steps, float32 only, no XLA, TFLite float32 and int8 only.
         image_size: square input size (the paper's 224).
         batch_size: training batch and inference throughput batch (the paper-like 32).
-        variant: ``paper`` (with LRN) or ``bn``.
+        variant: a model variant: ``paper`` (LRN, no batch norm), ``bn``, or ``slim``
+            (torchvision's architecture: the like-for-like comparison with its googlenet).
         repeats: timed training steps and throughput batches per measurement (medians).
         latency_repeats: timed batch-1 calls per inference artefact.
         warmup: untimed steps/calls before timing.
