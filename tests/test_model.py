@@ -1,6 +1,8 @@
+import json
 import math
 import subprocess
 import sys
+import zipfile
 
 import keras
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 import inception_keras as ik
+from inception_keras.pretrained import keras_model_variant
 from inception_keras.summary import summary_rows
 
 # Table 1 of the paper, typed in here independently of the package's own table:
@@ -256,6 +259,38 @@ def test_save_and_load_keras_file_safe_mode(tmp_path):
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     for got, want in zip(loaded(x), expected):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), want)
+
+
+def test_a_keras_file_with_keras_own_batch_norm_loads(tmp_path):
+    # A bn-variant file whose batch norms name Keras' own layer, as a GoogLeNet built with
+    # keras.layers.BatchNormalization saves them, loads, predicts the same and reads as "bn".
+    model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=5, variant="bn")
+    x = np.random.default_rng(4).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    saved = tmp_path / "ours.keras"
+    model.save(saved)
+    keras_own = keras.saving.serialize_keras_object(keras.layers.BatchNormalization())
+    with zipfile.ZipFile(saved) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(files["config.json"])
+    norms = [
+        layer for layer in config["config"]["layers"] if layer["class_name"] == "BatchNormalization"
+    ]
+    assert len(norms) == 3 + 9 * 6  # after each of the stem's 3 and the 9 blocks' 6 convolutions
+    for layer in norms:
+        assert layer["registered_name"] != keras_own["registered_name"]
+        layer.update(module=keras_own["module"], registered_name=keras_own["registered_name"])
+    files["config.json"] = json.dumps(config).encode()
+    path = tmp_path / "keras_own.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert {type(layer) for layer in loaded.layers if "_bn" in layer.name} == {
+        keras.layers.BatchNormalization
+    }
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    assert keras_model_variant(path) == "bn"
 
 
 @pytest.mark.slow
