@@ -6,6 +6,9 @@ the LRN layer's forward + backward time with TF's gradient and with ours.
 
 The README's "Performance" notes quote this script's output. It is evidence for the benchmark's
 numbers (``inception-keras benchmark``), not a benchmark itself: the profiler adds overhead.
+TensorFlow runs independent ops at once on different threads, and each then counts its whole
+duration, so the times add up to more than the step; ``TF_NUM_INTEROP_THREADS=1`` runs one op at a
+time, and the times add up to about the step.
 """
 
 import argparse
