@@ -206,11 +206,12 @@ def test_tflite_runner_without_xnnpack_computes_the_same(paper_tflite, held_out,
 
 def test_mixed_precision_model_exports_float32(held_out, tmp_path):
     """A model trained under mixed_bfloat16 exports: TFLite has no bfloat16 kernels."""
+    previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         model = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=CLASSES, include_aux=True)
     finally:
-        keras.mixed_precision.set_global_policy("float32")
+        keras.mixed_precision.set_global_policy(previous)
     path = tflite.export_tflite(model, tmp_path / "mixed.tflite")
     assert "LOCAL_RESPONSE_NORMALIZATION" not in tflite.ops(path)  # still the fast LRN form
     expected = ik.inference_model(model).predict(held_out[:2], verbose=0)

@@ -154,6 +154,26 @@ def test_relu_after_every_convolution():
             assert layer.activation is keras.activations.relu, layer.name
 
 
+@pytest.mark.parametrize("variant", ["bn", "slim"])
+def test_batch_norm_variants_normalise_before_the_relu(variant):
+    # Convolution (linear) -> its BatchNorm -> ReLU, for every convolution, aux heads included.
+    model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, include_aux=True, variant=variant)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 57 + 2
+    for conv in convs:
+        norm, relu = model.get_layer(f"{conv.name}_bn"), model.get_layer(f"{conv.name}_relu")
+        assert conv.activation is keras.activations.linear, conv.name
+        assert norm.input is conv.output and relu.input is norm.output, conv.name
+        assert relu.activation is keras.activations.relu, conv.name
+    # On real numbers: the stem's normalised maps have negatives, which only the ReLU removes.
+    names = ["conv1_bn", "conv1_relu"]
+    probe = keras.Model(model.input, [model.get_layer(n).output for n in names])
+    x = np.random.default_rng(5).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    normalised, activated = (keras.ops.convert_to_numpy(t) for t in probe(x, training=True))
+    assert normalised.min() < 0
+    np.testing.assert_array_equal(activated, np.maximum(normalised, 0))
+
+
 def test_multiply_adds_and_weights_match_independent_count():
     for variant in ("paper", "bn"):
         rows = summary_rows(ik.GoogLeNet(variant=variant))
@@ -351,11 +371,12 @@ def test_inference_model_strips_aux_heads():
 
 
 def test_inference_model_of_a_mixed_precision_model_is_float32():
+    previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=4, include_aux=True)
     finally:
-        keras.mixed_precision.set_global_policy("float32")
+        keras.mixed_precision.set_global_policy(previous)
     inference = ik.inference_model(model)
     assert {layer.dtype_policy.name for layer in inference.layers} == {"float32"}
     assert inference.output.dtype == "float32"

@@ -208,7 +208,7 @@ def test_both_variants_train_in_reduced_precision(variant, precision):
     compile_for_training(model, config, steps_per_epoch=2)
     compute = "bfloat16" if precision == "mixed_bfloat16" else "float16"
     assert model.get_layer("inception_3a_5x5").compute_dtype == compute
-    if variant == "paper":  # the LRN runs in float32 inside but keeps the policy's dtype outside
+    if variant == "paper":  # the LRN's output keeps the policy's dtype
         assert keras.backend.standardize_dtype(model.get_layer("norm1").output.dtype) == compute
     assert model.get_layer("predictions").compute_dtype == "float32"
     x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
