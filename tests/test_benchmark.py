@@ -235,6 +235,10 @@ def test_goals_are_checked_on_the_reports_numbers():
     assert "--variant slim compares like for like" in text
     slim = dataclasses.replace(text_report, config=dict(text_report.config, variant="slim"))
     assert "like for like" not in slim.format()
+    # Without torchvision's figures there is no ceiling to show.
+    alone_text = dataclasses.replace(text_report, peer={}, targets=targets(alone)).format()
+    assert "at 100% of the roofline" not in alone_text
+    assert re.search(r"outpaces the fastest training step +2\.5x +>= 3x +NO\n", alone_text)
 
 
 def test_a_peer_report_is_checked_when_read(tmp_path):
