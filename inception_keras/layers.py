@@ -250,11 +250,11 @@ class Conv2D(keras.layers.Conv2D):
         return outputs
 
     def _per_tap_applies(self, inputs):
-        machine = self.PER_TAP_FILTER_GRADIENT
-        if machine is None:
-            machine = inputs.dtype == tf.float32 and _per_tap_suits_this_machine()
+        wanted = self.PER_TAP_FILTER_GRADIENT
+        if wanted is None:
+            wanted = inputs.dtype == tf.float32 and _per_tap_suits_this_machine()
         return (
-            machine
+            wanted
             and tuple(self.strides) == (1, 1)
             and tuple(self.dilation_rate) == (1, 1)
             and self.groups == 1
