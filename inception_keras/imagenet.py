@@ -11,7 +11,8 @@ lines ``wnid<TAB>lemmas``, e.g. ``n01440764<TAB>tench, Tinca tinca``. Nothing is
 Source and licence: the lemma strings are those of WordNet 3.0 ("WordNet 3.0 Copyright 2006 by
 Princeton University. All rights reserved."), under the WordNet licence, a permissive BSD-style
 licence allowing use, copying and redistribution for any purpose, without fee, that keep its
-notice and disclaimer: https://wordnet.princeton.edu/license-and-commercial-use. They were taken,
+notice and disclaimer: https://wordnet.princeton.edu/license-and-commercial-use (the notice
+ships beside this module, in ``NOTICE``). They were taken,
 as data, from ``timm/data/_info/imagenet_synset_to_lemma.txt`` in the ``timm`` 1.0.31 wheel
 (Apache-2.0), for the ids in TFDS' ``labels.txt``; timm's ``imagenet_synsets.txt`` lists the
 same 1000 ids in the same order. The lemma strings are the ones the usual ImageNet class
