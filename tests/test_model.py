@@ -180,7 +180,7 @@ def test_multiply_adds_and_weights_match_independent_count():
         _, weights, ops = independent_counts(224, bn=variant == "bn")
         assert sum(r.params for r in rows) == weights
         assert sum(r.ops for r in rows) == ops
-    # The brief's headline figures: ~7.0M weights and ~1.58G multiply-adds at 224.
+    # The usual headline figures for GoogLeNet: ~7.0M weights and ~1.58G multiply-adds at 224.
     assert round(weights / 1e6, 1) == 7.0 and round(ops / 1e9, 2) == 1.58
 
 
