@@ -1,17 +1,22 @@
 """A training run's configuration: :class:`TrainConfig` and :func:`run_configs`, the one place where
-dataclass defaults, recipes, presets and explicit options combine."""
+dataclass defaults, recipes, presets and explicit options combine.
+
+Imports no TensorFlow (nor do the modules it reads), so the command line's ``--help`` and a
+configuration built in Python cost no TensorFlow import.
+"""
 
 import dataclasses
 
-from inception_keras import pretrained
 from inception_keras.architecture import AUX_LOSS_WEIGHT
-from inception_keras.data import DataConfig
-from inception_keras.distribute import STRATEGIES
+from inception_keras.data_config import DataConfig
 from inception_keras.errors import UsageError
-from inception_keras.preprocessing import AugmentConfig
+from inception_keras.preprocessing_config import AugmentConfig
+from inception_keras.pretrained import sources
 from inception_keras.recipes import PRESETS, RECIPE_DEFAULTS, RECIPES
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# What TrainConfig.strategy accepts; inception_keras.distribute.make_strategy makes each.
+STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 
 
 @dataclasses.dataclass
@@ -108,16 +113,17 @@ class TrainConfig:
         if self.freeze_until and not self.weights:
             raise UsageError("`freeze_until` needs `weights` to start from.")
         if self.weights:
-            self.variant = pretrained.weights_variant(self.weights)
+            self.variant = sources.weights_variant(self.weights)
 
 
 def run_configs(preset=None, config=None, data_config=None, **options):
-    """A run's :class:`TrainConfig` and :class:`~inception_keras.data.DataConfig`, from one place.
+    """A run's :class:`TrainConfig` and :class:`~inception_keras.data_config.DataConfig`, from one
+    place.
 
     Values are taken, later ones winning, from: the dataclasses' defaults, ``config`` and
     ``data_config`` if given, the named ``preset`` (see :mod:`inception_keras.recipes`), and
     ``options``. Each option names a field of ``TrainConfig``, ``DataConfig`` or
-    :class:`~inception_keras.preprocessing.AugmentConfig` (``area_range=(0.5, 1.0)``,
+    :class:`~inception_keras.preprocessing_config.AugmentConfig` (``area_range=(0.5, 1.0)``,
     ``flip=False`` ...); ``augment=False`` trains without augmentation. ``image_size`` and
     ``seed`` set both configs, so the model and the data agree. Unset recipe fields
     (``learning_rate``, ``optimizer`` ...) take the recipe's defaults.
