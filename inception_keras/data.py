@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from inception_keras import preprocessing, shapes
+from inception_keras import logs, preprocessing, shapes
 from inception_keras.data_config import DataConfig  # the data's settings, also public here
 from inception_keras.errors import UsageError
 from inception_keras.image_files import (  # noqa: F401 (re-exported: the listing is data's too)
@@ -247,7 +247,7 @@ def _tfds_builder(config: DataConfig) -> tfds.core.DatasetBuilder:
             f"unknown dataset {name!r}: not an existing image folder and not a tensorflow-datasets "
             f"name ({str(error).splitlines()[0]})"
         ) from None
-    if isinstance(builder, shapes.Shapes) and not builder.is_prepared():
+    if isinstance(builder, shapes.Shapes) and not shapes.is_prepared(builder):
         builder = shapes.prepare(name, config.data_dir)  # generated locally, no download
     features = builder.info.features
     image, label = (
@@ -291,21 +291,27 @@ def _tfds_split(builder, split: str, config: DataConfig, training: bool) -> _Spl
         try_autocache=False,  # caching is DataConfig.cache's decision
     )
     try:
-        ds = builder.as_dataset(
-            split=split,
-            # Ordered sets (like shapes) refuse file shuffling; the shuffle
-            # buffer still mixes their examples.
-            shuffle_files=training and not builder.info.disable_shuffling,
-            # Keep the encoded bytes: decoding happens in our pipeline so every
-            # source shares decode_image and the skip-and-count logic.
-            decoders={config.image_key: tfds.decode.SkipDecoding()},
-            read_config=read_config,
-        )
+        # tfds numbers the examples for ``add_tfds_id`` with the deprecated
+        # tf.data.experimental.Counter, and TensorFlow warns about it (twice a
+        # split): tfds's call, nothing a user can change.
+        with logs.ignoring_log_records(
+            "tensorflow", r"CounterV2 \(from tensorflow\.python\.data\.experimental\.ops\.counter\)"
+        ):
+            ds = builder.as_dataset(
+                split=split,
+                # Ordered sets (like shapes) refuse file shuffling; the shuffle
+                # buffer still mixes their examples.
+                shuffle_files=training and not builder.info.disable_shuffling,
+                # Keep the encoded bytes: decoding happens in our pipeline so every
+                # source shares decode_image and the skip-and-count logic.
+                decoders={config.image_key: tfds.decode.SkipDecoding()},
+                read_config=read_config,
+            )
     except (AssertionError, KeyError, ValueError) as error:
         # tfds reports "not prepared" as AssertionError or KeyError; checked
         # here rather than up front because tfds.testing.mock_data serves
         # data without the builder being prepared.
-        if not builder.is_prepared():
+        if not shapes.is_prepared(builder):
             where = config.data_dir or "the default tfds data_dir (~/tensorflow_datasets)"
             raise UsageError(
                 f"tfds dataset {name!r} is not prepared in {where}, and nothing is downloaded "

@@ -45,9 +45,11 @@ class TrainConfig:
         jit_compile: compile the train step with XLA.
         strategy: ``auto`` (all local GPUs when there are several), ``default``, ``mirrored``
             or ``multi-worker`` (hosts from ``TF_CONFIG``); the batch size is global.
-        steps_per_execution: train steps per ``tf.function`` call.
-        steps_per_epoch: training steps per epoch; unset: one pass over the training set (an
-            endless ``shapes_stream`` needs it).
+        steps_per_execution: train steps per ``tf.function`` call; an epoch is a whole number of
+            calls.
+        steps_per_epoch: training steps per epoch, a multiple of ``steps_per_execution``; unset:
+            one pass over the training set, rounded up to whole calls when its length is unknown
+            (an endless ``shapes_stream`` needs it).
         output_dir: checkpoints, logs and the resume backup go here.
         seed: seeds weights and data order.
         weights: fine-tune from these weights: ``"bvlc"``, ``"slim"`` (published ImageNet
@@ -108,6 +110,16 @@ class TrainConfig:
             raise UsageError(f"`strategy` must be one of {STRATEGIES}; got {self.strategy!r}.")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise UsageError(f"`steps_per_epoch` must be at least 1; got {self.steps_per_epoch}.")
+        if self.steps_per_execution < 1:
+            raise UsageError(
+                f"`steps_per_execution` must be at least 1; got {self.steps_per_execution}."
+            )
+        if self.steps_per_epoch is not None and self.steps_per_epoch % self.steps_per_execution:
+            # Keras runs whole calls: the epoch would be longer than the schedule counts.
+            raise UsageError(
+                f"`steps_per_epoch` ({self.steps_per_epoch}) must be a multiple of "
+                f"`steps_per_execution` ({self.steps_per_execution})."
+            )
         if not self.learning_rate > 0:
             raise UsageError(f"`learning_rate` must be > 0; got {self.learning_rate}.")
         if self.freeze_until and not self.weights:
