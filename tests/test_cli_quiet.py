@@ -59,8 +59,13 @@ def fresh_python(*args, env=None):
         p for p in (str(ROOT), environment.get("PYTHONPATH")) if p
     )
     environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, *args], env=environment, capture_output=True, text=True, timeout=600
+    return subprocess.run(  # cwd: `-m` and `-c` put it first on sys.path
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
