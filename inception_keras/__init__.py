@@ -1,48 +1,52 @@
-"""inception-keras: GoogLeNet / Inception v1 (Szegedy et al., CVPR 2015), Keras 3 on TensorFlow."""
+"""inception-keras: GoogLeNet / Inception v1 (Szegedy et al., CVPR 2015), Keras 3 on TensorFlow.
 
-__version__ = "0.1.0"
+The public API below is imported on first use (``ik.GoogLeNet``, ``from inception_keras import
+fit``): importing the package itself imports neither TensorFlow nor Keras, so the command line
+answers ``--help`` at once and the configuration classes cost nothing to build.
+"""
 
 from inception_keras import runtime as _runtime
 
-# Before Keras imports TensorFlow: its oneDNN CPU kernels, unless TF_ENABLE_ONEDNN_OPTS says
+# Before anything imports TensorFlow: its oneDNN CPU kernels, unless TF_ENABLE_ONEDNN_OPTS says
 # otherwise or TensorFlow was imported first (see runtime.prefer_onednn; README "Performance").
 _runtime.prefer_onednn()
 
-import keras as _keras  # noqa: E402
+import wrapt as _wrapt  # noqa: E402
 
-if _keras.backend.backend() != "tensorflow":
-    # The LRN layer, tf.data pipelines and all exporters are TensorFlow; fail here, not deep inside.
-    raise ImportError(
-        f"inception_keras needs Keras on the TensorFlow backend, but Keras is using "
-        f"{_keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow (environment variable) or "
-        '"backend": "tensorflow" in ~/.keras/keras.json.'
-    )
+from inception_keras import lazy as _lazy  # noqa: E402
+from inception_keras.version import VERSION as __version__  # noqa: E402, F401
 
-from inception_keras.data import DataConfig, load_data  # noqa: E402
-from inception_keras.evaluation import evaluate, evaluate_model, multi_crop  # noqa: E402
-from inception_keras.layers import LocalResponseNormalization  # noqa: E402
-from inception_keras.model import (  # noqa: E402
-    TABLE_1,
-    GoogLeNet,
-    feature_model,
-    inception_block,
-    inference_model,
-)
-from inception_keras.training import TrainConfig, fit, train  # noqa: E402
+# Each public name and the module it comes from. The modules that build models check, when
+# imported, that Keras runs on TensorFlow (inception_keras.layers).
+_EXPORTS = {
+    "DataConfig": "data_config",
+    "GoogLeNet": "model",
+    "TrainConfig": "run_config",
+    "evaluate": "evaluation",
+    "evaluate_model": "evaluation",
+    "fit": "training",
+    "load_data": "data",
+    "multi_crop": "evaluation",
+    "train": "training",
+    "LocalResponseNormalization": "layers",
+    "TABLE_1": "architecture",
+    "feature_model": "model",
+    "inception_block": "model",
+    "inference_model": "model",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = _lazy.exports(__name__, _EXPORTS)
 
-__all__ = [
-    "DataConfig",
-    "GoogLeNet",
-    "TrainConfig",
-    "evaluate",
-    "evaluate_model",
-    "fit",
-    "load_data",
-    "multi_crop",
-    "train",
-    "LocalResponseNormalization",
-    "TABLE_1",
-    "feature_model",
-    "inception_block",
-    "inference_model",
-]
+
+def _register_keras_objects(keras):
+    """Registers this package's Keras classes (layers, optimizers, schedules), which checkpoints
+    name (``inception_keras>Conv2D``): Keras loads a checkpoint only once they are registered."""
+    if keras.backend.backend() != "tensorflow":
+        return  # they are TensorFlow's; the first model built says so (inception_keras.layers)
+    from inception_keras import layers, optimizers, schedules  # noqa: F401 (registered on import)
+
+
+# ``import inception_keras`` before ``keras.saving.load_model`` is all loading a checkpoint needs:
+# the package registers its classes the moment Keras is imported (at once if it already is),
+# without importing Keras itself.
+_wrapt.register_post_import_hook(_register_keras_objects, "keras")

@@ -21,6 +21,20 @@ from inception_keras.files import (
 )
 
 
+class DropLogs(keras.callbacks.Callback):
+    """Removes ``keys`` from each epoch's logs. First in the list, so that no later callback -
+    the history file, the checkpoints' scores, TensorBoard, and Keras' own ``History`` and
+    progress bar, which Keras appends after the given ones - sees them."""
+
+    def __init__(self, keys):
+        super().__init__()
+        self.keys = tuple(keys)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in self.keys:
+            (logs or {}).pop(key, None)
+
+
 class Throughput(keras.callbacks.Callback):
     """Adds ``images_per_sec`` (training steps only, validation excluded) to each epoch's logs."""
 
@@ -159,8 +173,10 @@ def _save_atomically(model, path):
         model.save(tmp)
 
 
-def training_callbacks(config, batch_size):
+def training_callbacks(config, batch_size, drop_logs=()):
     """Throughput, history, resume backup, EMA swap, checkpoints, logs: in an order that matters.
+
+    ``drop_logs``: keys of the epoch logs no callback should see (:class:`DropLogs`, first).
 
     The history row of an epoch is written before its backup, so an epoch the backup counts as
     done is always in ``history.csv`` (one re-run after a kill replaces its row). The backup
@@ -170,6 +186,7 @@ def training_callbacks(config, batch_size):
     """
     out = config.output_dir
     result = [
+        DropLogs(drop_logs),
         keras.callbacks.TerminateOnNaN(),
         Throughput(batch_size),
         EpochHistory(os.path.join(out, HISTORY_FILE)),

@@ -3,9 +3,14 @@
 Each sub-command parses its arguments and calls one API function. Options for training are
 generated from the configuration dataclasses (``TrainConfig``, ``DataConfig``), so every
 hyper-parameter of the API is a flag and the two never drift apart.
+
+Building the parser reads only the package's TensorFlow-free configuration modules, so ``--help``
+and ``--version`` answer at once; a command imports TensorFlow (quietly, see
+:func:`inception_keras.logs.import_tensorflow_quietly`) and then the API module it calls.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -13,7 +18,29 @@ import re
 import sys
 import typing
 
+from inception_keras import logs
+from inception_keras.architecture import VARIANTS
+from inception_keras.benchmark.config import BenchmarkConfig
+from inception_keras.data_config import DataConfig
 from inception_keras.errors import UsageError
+from inception_keras.export.config import (
+    CALIBRATION_IMAGES,
+    FORMATS,
+    ONNX_OPSET,
+    QUANTIZATIONS,
+    Tolerances,
+)
+from inception_keras.preprocessing_config import (
+    CROP_SCHEMES,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
+    AugmentConfig,
+)
+from inception_keras.pretrained import PRESETS as WEIGHTS_PRESETS
+from inception_keras.pretrained import DownloadError
+from inception_keras.recipes import PRESETS
+from inception_keras.run_config import TrainConfig
+from inception_keras.version import VERSION
 
 
 def _field_help(cls):
@@ -119,8 +146,6 @@ def dataclass_from_options(cls, args, **overrides):
 
 
 def _add_image_limits(parser, what):
-    from inception_keras.preprocessing import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
-
     parser.add_argument(
         "--max-image-bytes",
         type=int,
@@ -161,9 +186,6 @@ def _summary(args):
 
 
 def _train(args):
-    from inception_keras.data import DataConfig
-    from inception_keras.preprocessing import AugmentConfig
-    from inception_keras.run_config import TrainConfig
     from inception_keras.training import train
 
     options = options_for(args, TrainConfig, DataConfig, AugmentConfig)
@@ -171,7 +193,6 @@ def _train(args):
 
 
 def _evaluate(args):
-    from inception_keras.data import DataConfig
     from inception_keras.evaluation import evaluate_dataset
 
     result = evaluate_dataset(
@@ -217,8 +238,7 @@ def _convert(args):
 
 
 def _verify(args):
-    from inception_keras.data import DataConfig
-    from inception_keras.export.verify import Tolerances, verify
+    from inception_keras.export.verify import verify
 
     data_config = None
     if args.dataset:
@@ -260,7 +280,7 @@ def _predict(args):
 
 
 def _benchmark(args):
-    from inception_keras.benchmark import BenchmarkConfig, run, save_json
+    from inception_keras.benchmark import run, save_json
 
     config = dataclass_from_options(BenchmarkConfig, args)
     # With --json, stdout carries only the JSON document; progress goes to stderr.
@@ -274,16 +294,28 @@ def _benchmark(args):
 
 
 def build_parser():
-    from inception_keras.architecture import VARIANTS
-
+    # --verbose is accepted before the command and after it (each sub-command shares it).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="also show TensorFlow's start-up logging and the libraries' messages this command "
+        f"hides as noise (or set {logs.VERBOSE_VARIABLE}=1)",
+    )
     parser = argparse.ArgumentParser(
         prog="inception-keras",
         description="GoogLeNet / Inception v1 (Szegedy et al., CVPR 2015) for Keras 3 on "
         "TensorFlow.",
+        parents=[common],
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    summary = commands.add_parser(
+    def command(name, **kwargs):
+        return subparsers.add_parser(name, parents=[common], **kwargs)
+
+    summary = command(
         "summary",
         help="print Table 1 of the paper computed from a freshly built model",
         description="Build the network and print the paper's Table 1 columns computed from the "
@@ -316,12 +348,7 @@ def build_parser():
     )
     summary.set_defaults(func=_summary)
 
-    from inception_keras.data import DataConfig
-    from inception_keras.preprocessing import AugmentConfig
-    from inception_keras.recipes import PRESETS
-    from inception_keras.run_config import TrainConfig
-
-    train = commands.add_parser(
+    train = command(
         "train",
         help="train GoogLeNet with aux heads (model.fit) on a tfds set, a folder or shapes",
         description="Train GoogLeNet with its auxiliary classifiers (losses 1 + 0.3 + 0.3) with "
@@ -348,7 +375,7 @@ def build_parser():
     train.set_defaults(func=_train)
     parser.presets = (train, PRESETS)
 
-    evaluate = commands.add_parser(
+    evaluate = command(
         "evaluate",
         help="top-1/top-5 and loss of a checkpoint on a split, with 1, 10 or 144 crops",
         description="Evaluate a .keras checkpoint or an exported artefact (SavedModel, TFLite, "
@@ -362,7 +389,7 @@ def build_parser():
         help="a .keras checkpoint (best.keras, last.keras), an exported "
         "SavedModel version directory, a .tflite or an .onnx file",
     )
-    evaluate.add_argument("--crops", type=int, choices=(1, 10, 144), default=1)
+    evaluate.add_argument("--crops", type=int, choices=CROP_SCHEMES, default=1)
     evaluate.add_argument(
         "--eval-batch-size",
         type=int,
@@ -386,7 +413,7 @@ def build_parser():
     )
     evaluate.set_defaults(func=_evaluate)
 
-    export = commands.add_parser(
+    export = command(
         "export",
         help="export a checkpoint as SavedModel (TF Serving), TFLite and ONNX",
         description="Export the inference model of a checkpoint (aux heads stripped, averaged "
@@ -401,19 +428,20 @@ def build_parser():
     export.add_argument("--version", type=int, default=None, help="version (default: next free)")
     export.add_argument(
         "--formats",
-        default="saved_model,tflite,onnx",
-        help="comma-separated subset of saved_model,tflite,onnx (default all)",
+        default=",".join(FORMATS),
+        help=f"comma-separated subset of {','.join(FORMATS)} (default all)",
     )
     export.add_argument(
         "--tflite",
-        default="float32,float16,dynamic_int8,int8",
-        help="TFLite variants (default all four)",
+        default=",".join(QUANTIZATIONS),
+        help=f"comma-separated TFLite variants, a subset of {','.join(QUANTIZATIONS)} "
+        "(default all)",
     )
     export.add_argument(
         "--calibration-images",
         type=int,
-        default=256,
-        help="training images used to calibrate int8 (default 256)",
+        default=CALIBRATION_IMAGES,
+        help=f"training images used to calibrate int8 (default {CALIBRATION_IMAGES})",
     )
     export.add_argument(
         "--calibration-dir",
@@ -421,31 +449,32 @@ def build_parser():
         help="calibrate int8 with the images under this folder instead of the "
         "training data (for a converted ImageNet model)",
     )
-    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    export.add_argument(
+        "--opset", type=int, default=ONNX_OPSET, help=f"ONNX opset (default {ONNX_OPSET})"
+    )
     export.add_argument("--overwrite", action="store_true", help="replace an existing version")
     _add_image_limits(export, "the SavedModel's serving_bytes signature refuses a larger image")
     export.set_defaults(func=_export)
 
-    convert = commands.add_parser(
+    convert = command(
         "convert",
         help="published ImageNet weights (BVLC Caffe, TF-slim) as a .keras model",
         description="Convert BVLC's GoogLeNet (.caffemodel, the paper's network: variant paper, "
         "with its two aux heads) or TF-slim's Inception v1 (checkpoint; variant slim) into a "
         ".keras model built by this package, with the ImageNet class names in a JSON file beside "
-        "it. SOURCE 'bvlc' or 'slim' downloads the published file once into the Keras cache.",
+        f"it. SOURCE {' or '.join(map(repr, WEIGHTS_PRESETS))} downloads the published file "
+        "once into the Keras cache.",
     )
     convert.add_argument(
         "source",
-        help="'bvlc', 'slim', a .caffemodel, a TF-slim checkpoint "
+        help=f"{', '.join(map(repr, WEIGHTS_PRESETS))}, a .caffemodel, a TF-slim checkpoint "
         "prefix (.../inception_v1.ckpt) or its .tar.gz",
     )
     convert.add_argument("--output", required=True, help="the .keras file to write")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     convert.set_defaults(func=_convert)
 
-    from inception_keras.export.verify import Tolerances
-
-    verify = commands.add_parser(
+    verify = command(
         "verify",
         help="load every artefact of an export in its runtime and compare with Keras",
         description="Load the SavedModel, every .tflite and the .onnx file of an export version "
@@ -482,7 +511,7 @@ def build_parser():
     add_dataclass_options(verify, Tolerances)
     verify.set_defaults(func=_verify)
 
-    predict = commands.add_parser(
+    predict = command(
         "predict",
         help="top-k classes of image files with any artefact",
         description="Predict the top-k classes of JPEG/PNG/BMP/GIF images (files or folders) with "
@@ -508,9 +537,7 @@ def build_parser():
     _add_image_limits(predict, "a larger image is reported, never decoded")
     predict.set_defaults(func=_predict)
 
-    from inception_keras.benchmark import BenchmarkConfig
-
-    benchmark = commands.add_parser(
+    benchmark = command(
         "benchmark",
         help="training/inference speed against this machine's matmul roofline",
         description="Measure this machine's fp32 matrix-multiply rate, then training throughput "
@@ -526,10 +553,30 @@ def build_parser():
     return parser
 
 
+@contextlib.contextmanager
+def _verbosity(verbose):
+    """``--verbose`` as the environment variable every part of the package reads, for this call."""
+    previous = os.environ.get(logs.VERBOSE_VARIABLE)
+    if verbose:
+        os.environ[logs.VERBOSE_VARIABLE] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(logs.VERBOSE_VARIABLE, None)
+        else:
+            os.environ[logs.VERBOSE_VARIABLE] = previous
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from inception_keras.pretrained import DownloadError
+    with _verbosity(getattr(args, "verbose", False)):
+        return _run(args)
 
+
+def _run(args):
+    # Every command needs TensorFlow: import it first, showing only what a user can act on.
+    logs.import_tensorflow_quietly()
     try:
         return args.func(args) or 0  # verify and predict return 1 for a failed check or file
     except DownloadError as error:  # not the user's mistake: the data could not be had

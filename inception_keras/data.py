@@ -38,7 +38,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from inception_keras import preprocessing, shapes
+from inception_keras import logs, preprocessing, shapes
+from inception_keras.data_config import DataConfig  # the data's settings, also public here
 from inception_keras.errors import UsageError
 from inception_keras.image_files import (  # noqa: F401 (re-exported: the listing is data's too)
     IMAGE_EXTENSIONS,
@@ -48,97 +49,9 @@ from inception_keras.image_files import (  # noqa: F401 (re-exported: the listin
     is_local,
     list_image_folder,
 )
+from inception_keras.preprocessing_config import check_image_limits
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Where the data comes from and how it is fed.
-
-    Attributes:
-        dataset: tfds name (optionally ``name/config:version``) or the path of
-            an image folder. Default: the built-in ``shapes`` set.
-        data_dir: tfds data directory (``None``: the tfds default,
-            ``~/tensorflow_datasets``).
-        train_split: tfds split for training; slicing such as
-            ``"train[:90%]"`` works.
-        validation_split: tfds split for validation. ``None``: the dataset's
-            ``validation`` split if it has one, else the last
-            ``validation_fraction`` of ``train_split``.
-        validation_fraction: share held out for validation when there is no
-            validation split/folder (folders: per class, shuffled with
-            ``seed``, stable across runs). ``0`` disables validation.
-        validation_dir: image folder with the same class folders, used for
-            validation instead of a fraction (folder source only).
-        image_key, label_key: tfds feature names.
-        image_size: side of the square model input.
-        batch_size: examples per batch (last batch may be smaller).
-        crop_fraction: side fraction kept by the evaluation central crop.
-        augment: training augmentation, an ``AugmentConfig`` (``True``: the
-            paper's, the default); ``None`` or ``False`` trains on eval crops.
-        seed: seeds the validation split, and - with ``deterministic`` - the
-            shuffles and augmentations.
-        deterministic: reproducible element order and augmentation (two
-            runs give identical batches); otherwise order may vary for speed
-            and random seeds are fresh each run.
-        shuffle_buffer: shuffle buffer size (elements: encoded files, or
-            decoded images when ``cache`` is on).
-        cache: cache decoded images (in memory, or in files under
-            ``cache_dir``); otherwise every epoch decodes again.
-        cache_dir: cache to files in this folder instead of memory (for
-            sets larger than RAM); implies ``cache``.
-        shapes_stream: train on an endless stream of freshly generated
-            ``shapes`` images instead of the fixed train split (``shapes``
-            only; ``fit`` then needs ``steps_per_epoch``).
-        max_image_bytes, max_image_pixels: larger files, or images whose
-            header gives more pixels, are skipped (and counted) instead of
-            decoded; see :func:`inception_keras.preprocessing.image_problem`.
-    """
-
-    dataset: str = "shapes"
-    data_dir: str | None = None
-    train_split: str = "train"
-    validation_split: str | None = None
-    validation_fraction: float = 0.1
-    validation_dir: str | None = None
-    image_key: str = "image"
-    label_key: str = "label"
-    image_size: int = 224
-    batch_size: int = 32
-    crop_fraction: float = preprocessing.DEFAULT_CROP_FRACTION
-    augment: preprocessing.AugmentConfig | None = preprocessing.AugmentConfig()
-    seed: int = 0
-    deterministic: bool = False
-    shuffle_buffer: int = 10_000
-    cache: bool = False
-    cache_dir: str | None = None
-    shapes_stream: bool = False
-    max_image_bytes: int = preprocessing.MAX_IMAGE_BYTES
-    max_image_pixels: int = preprocessing.MAX_IMAGE_PIXELS
-
-    def __post_init__(self):
-        if isinstance(self.cache, str):  # the former spelling of cache_dir
-            object.__setattr__(self, "cache_dir", self.cache)
-            object.__setattr__(self, "cache", True)
-        if self.cache_dir:
-            object.__setattr__(self, "cache", True)
-        if isinstance(self.augment, bool):
-            augment = preprocessing.AugmentConfig() if self.augment else None
-            object.__setattr__(self, "augment", augment)
-        if not 0 <= self.validation_fraction < 1:
-            raise UsageError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction}"
-            )
-        if self.image_size < 1 or self.batch_size < 1 or self.shuffle_buffer < 1:
-            raise UsageError("image_size, batch_size and shuffle_buffer must be positive")
-        _check_limits(self.max_image_bytes, self.max_image_pixels)
-
-
-def _check_limits(max_bytes, max_pixels):
-    for name, value in (("max_image_bytes", max_bytes), ("max_image_pixels", max_pixels)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _fingerprint(keys: tf.Tensor) -> tf.Tensor:
@@ -165,7 +78,7 @@ class DecodeStats:
         max_bytes: int = preprocessing.MAX_IMAGE_BYTES,
         max_pixels: int = preprocessing.MAX_IMAGE_PIXELS,
     ):
-        _check_limits(max_bytes, max_pixels)
+        check_image_limits(max_bytes, max_pixels)
         self.max_bytes, self.max_pixels = max_bytes, max_pixels
 
         def table():
@@ -334,7 +247,7 @@ def _tfds_builder(config: DataConfig) -> tfds.core.DatasetBuilder:
             f"unknown dataset {name!r}: not an existing image folder and not a tensorflow-datasets "
             f"name ({str(error).splitlines()[0]})"
         ) from None
-    if isinstance(builder, shapes.Shapes) and not builder.is_prepared():
+    if isinstance(builder, shapes.Shapes) and not shapes.is_prepared(builder):
         builder = shapes.prepare(name, config.data_dir)  # generated locally, no download
     features = builder.info.features
     image, label = (
@@ -378,21 +291,27 @@ def _tfds_split(builder, split: str, config: DataConfig, training: bool) -> _Spl
         try_autocache=False,  # caching is DataConfig.cache's decision
     )
     try:
-        ds = builder.as_dataset(
-            split=split,
-            # Ordered sets (like shapes) refuse file shuffling; the shuffle
-            # buffer still mixes their examples.
-            shuffle_files=training and not builder.info.disable_shuffling,
-            # Keep the encoded bytes: decoding happens in our pipeline so every
-            # source shares decode_image and the skip-and-count logic.
-            decoders={config.image_key: tfds.decode.SkipDecoding()},
-            read_config=read_config,
-        )
+        # tfds numbers the examples for ``add_tfds_id`` with the deprecated
+        # tf.data.experimental.Counter, and TensorFlow warns about it (twice a
+        # split): tfds's call, nothing a user can change.
+        with logs.ignoring_log_records(
+            "tensorflow", r"CounterV2 \(from tensorflow\.python\.data\.experimental\.ops\.counter\)"
+        ):
+            ds = builder.as_dataset(
+                split=split,
+                # Ordered sets (like shapes) refuse file shuffling; the shuffle
+                # buffer still mixes their examples.
+                shuffle_files=training and not builder.info.disable_shuffling,
+                # Keep the encoded bytes: decoding happens in our pipeline so every
+                # source shares decode_image and the skip-and-count logic.
+                decoders={config.image_key: tfds.decode.SkipDecoding()},
+                read_config=read_config,
+            )
     except (AssertionError, KeyError, ValueError) as error:
         # tfds reports "not prepared" as AssertionError or KeyError; checked
         # here rather than up front because tfds.testing.mock_data serves
         # data without the builder being prepared.
-        if not builder.is_prepared():
+        if not shapes.is_prepared(builder):
             where = config.data_dir or "the default tfds data_dir (~/tensorflow_datasets)"
             raise UsageError(
                 f"tfds dataset {name!r} is not prepared in {where}, and nothing is downloaded "

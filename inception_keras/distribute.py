@@ -46,8 +46,8 @@ import keras
 import tensorflow as tf
 
 from inception_keras.errors import UsageError
+from inception_keras.run_config import STRATEGIES
 
-STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 TF_CONFIG = "TF_CONFIG"
 
 # Keras versions whose TensorFlow trainer has both multi-worker bugs the shim fixes, as

@@ -39,9 +39,10 @@ from inception_keras.deprecation import renamed_arguments
 from inception_keras.errors import UsageError
 from inception_keras.export.runners import load_runner
 from inception_keras.model import inference_model
-
-CROP_SCHEMES = (1, 10, 144)
-DEFAULT_CROP_FRACTION = preprocessing.DEFAULT_CROP_FRACTION
+from inception_keras.preprocessing_config import (  # noqa: F401 (re-exported)
+    CROP_SCHEMES,
+    DEFAULT_CROP_FRACTION,
+)
 
 # The paper's sizes are given for a 224 input; other input sizes scale them proportionally.
 REFERENCE_INPUT_SIZE = 224

@@ -14,6 +14,15 @@ import tensorflow as tf
 from inception_keras import runtime
 from inception_keras.errors import UsageError
 
+if keras.backend.backend() != "tensorflow":
+    # Every model is built from these layers, and they, the tf.data pipelines and all exporters
+    # are TensorFlow: fail when the first of them is imported, not deep inside.
+    raise ImportError(
+        f"inception_keras needs Keras on the TensorFlow backend, but Keras is using "
+        f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow (environment variable) or "
+        '"backend": "tensorflow" in ~/.keras/keras.json.'
+    )
+
 # Ops traced under this name scope are meant to stay float32 in a full-integer model: TFLite's
 # int8 SQRT and DIV kernels are scalar loops and XNNPACK runs only their float32 forms.
 KEEP_FLOAT32_SCOPE = "keep_float32"

@@ -1,17 +1,22 @@
 """A training run's configuration: :class:`TrainConfig` and :func:`run_configs`, the one place where
-dataclass defaults, recipes, presets and explicit options combine."""
+dataclass defaults, recipes, presets and explicit options combine.
+
+Imports no TensorFlow (nor do the modules it reads), so the command line's ``--help`` and a
+configuration built in Python cost no TensorFlow import.
+"""
 
 import dataclasses
 
-from inception_keras import pretrained
 from inception_keras.architecture import AUX_LOSS_WEIGHT
-from inception_keras.data import DataConfig
-from inception_keras.distribute import STRATEGIES
+from inception_keras.data_config import DataConfig
 from inception_keras.errors import UsageError
-from inception_keras.preprocessing import AugmentConfig
+from inception_keras.preprocessing_config import AugmentConfig
+from inception_keras.pretrained import sources
 from inception_keras.recipes import PRESETS, RECIPE_DEFAULTS, RECIPES
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# What TrainConfig.strategy accepts; inception_keras.distribute.make_strategy makes each.
+STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 
 
 @dataclasses.dataclass
@@ -40,9 +45,11 @@ class TrainConfig:
         jit_compile: compile the train step with XLA.
         strategy: ``auto`` (all local GPUs when there are several), ``default``, ``mirrored``
             or ``multi-worker`` (hosts from ``TF_CONFIG``); the batch size is global.
-        steps_per_execution: train steps per ``tf.function`` call.
-        steps_per_epoch: training steps per epoch; unset: one pass over the training set (an
-            endless ``shapes_stream`` needs it).
+        steps_per_execution: train steps per ``tf.function`` call; an epoch is a whole number of
+            calls.
+        steps_per_epoch: training steps per epoch, a multiple of ``steps_per_execution``; unset:
+            one pass over the training set, rounded up to whole calls when its length is unknown
+            (an endless ``shapes_stream`` needs it).
         output_dir: checkpoints, logs and the resume backup go here.
         seed: seeds weights and data order.
         weights: fine-tune from these weights: ``"bvlc"``, ``"slim"`` (published ImageNet
@@ -103,21 +110,32 @@ class TrainConfig:
             raise UsageError(f"`strategy` must be one of {STRATEGIES}; got {self.strategy!r}.")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise UsageError(f"`steps_per_epoch` must be at least 1; got {self.steps_per_epoch}.")
+        if self.steps_per_execution < 1:
+            raise UsageError(
+                f"`steps_per_execution` must be at least 1; got {self.steps_per_execution}."
+            )
+        if self.steps_per_epoch is not None and self.steps_per_epoch % self.steps_per_execution:
+            # Keras runs whole calls: the epoch would be longer than the schedule counts.
+            raise UsageError(
+                f"`steps_per_epoch` ({self.steps_per_epoch}) must be a multiple of "
+                f"`steps_per_execution` ({self.steps_per_execution})."
+            )
         if not self.learning_rate > 0:
             raise UsageError(f"`learning_rate` must be > 0; got {self.learning_rate}.")
         if self.freeze_until and not self.weights:
             raise UsageError("`freeze_until` needs `weights` to start from.")
         if self.weights:
-            self.variant = pretrained.weights_variant(self.weights)
+            self.variant = sources.weights_variant(self.weights)
 
 
 def run_configs(preset=None, config=None, data_config=None, **options):
-    """A run's :class:`TrainConfig` and :class:`~inception_keras.data.DataConfig`, from one place.
+    """A run's :class:`TrainConfig` and :class:`~inception_keras.data_config.DataConfig`, from one
+    place.
 
     Values are taken, later ones winning, from: the dataclasses' defaults, ``config`` and
     ``data_config`` if given, the named ``preset`` (see :mod:`inception_keras.recipes`), and
     ``options``. Each option names a field of ``TrainConfig``, ``DataConfig`` or
-    :class:`~inception_keras.preprocessing.AugmentConfig` (``area_range=(0.5, 1.0)``,
+    :class:`~inception_keras.preprocessing_config.AugmentConfig` (``area_range=(0.5, 1.0)``,
     ``flip=False`` ...); ``augment=False`` trains without augmentation. ``image_size`` and
     ``seed`` set both configs, so the model and the data agree. Unset recipe fields
     (``learning_rate``, ``optimizer`` ...) take the recipe's defaults.

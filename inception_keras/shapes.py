@@ -32,6 +32,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from etils import epath
 
+from inception_keras import logs
+
 CLASS_NAMES = ("circle", "ring", "triangle", "square", "hexagon", "star", "cross", "crescent")
 
 #: Seed-stream ids: each split draws from its own stream so they never overlap.
@@ -344,10 +346,18 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
             yield index, {"image": image, "label": label}
 
 
+def is_prepared(builder: tfds.core.DatasetBuilder) -> bool:
+    """``builder.is_prepared()``, without the warning tfds logs while it looks: asked about a set
+    not prepared yet, tfds (4.9) logs "Variant folder ... has no dataset_info.json" - the answer
+    "no" as a warning, though preparing is the next step."""
+    with logs.ignoring_log_records("absl", r"^Variant folder .* has no dataset_info\.json$"):
+        return builder.is_prepared()
+
+
 def prepare(name: str = "shapes", data_dir: str | None = None) -> tfds.core.DatasetBuilder:
     """Returns the prepared ``shapes`` builder, generating it if needed (offline)."""
     builder = tfds.builder(name, data_dir=data_dir)
-    if not builder.is_prepared():
+    if not is_prepared(builder):
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(try_download_gcs=False)
         )

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from inception_keras import pretrained
+from inception_keras import logs, pretrained
 from inception_keras.callbacks import (  # noqa: F401 (re-exported: part of the training API)
     Throughput,
     best_scores,
@@ -257,11 +257,23 @@ def fit(
         raise UsageError(
             "the training set's length is unknown: pass steps_per_epoch or train_examples."
         )
+    per_call = config.steps_per_execution
+    if steps_per_epoch is not None and steps_per_epoch % per_call:
+        # Keras runs whole calls of steps_per_execution steps on a stream: 10 steps an epoch in
+        # calls of 4 would run 12, and the schedule would count 10.
+        raise UsageError(
+            f"`steps_per_epoch` ({steps_per_epoch}) must be a multiple of "
+            f"`steps_per_execution` ({per_call})."
+        )
     if cardinality == tf.data.UNKNOWN_CARDINALITY:
         # Keras takes one optimizer step too many per epoch on a set of unknown length (seen with
         # Keras 3.15: 18 steps for 2 epochs of 8 batches); an endless repeat with a fixed number
-        # of steps per epoch avoids it. Each pass is still reshuffled.
-        train_dataset, steps_per_epoch = train_dataset.repeat(), schedule_steps
+        # of steps per epoch avoids it. Each pass is still reshuffled. The epoch is rounded up to
+        # whole calls of steps_per_execution, the steps Keras runs, so the schedule counts them.
+        steps_per_epoch = schedule_steps = math.ceil(schedule_steps / per_call) * per_call
+    if steps_per_epoch is not None and cardinality != tf.data.INFINITE_CARDINALITY:
+        # Epochs of a fixed number of steps read one stream, so no epoch runs out of data.
+        train_dataset = train_dataset.repeat()
 
     resuming = _check_output_dir(config, num_classes)
 
@@ -304,14 +316,20 @@ def fit(
     # epoch later, and dropping it then can stall training (measured in docs/performance.md).
     # A set of unknown length is read to its end, and no iterator is left waiting.
     validation = training_targets(val_dataset, num_classes, validation=True)
-    model.fit(
-        train_data,
-        validation_data=validation.filter(lambda *_: True),
-        epochs=config.epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=training_callbacks(config, batch_size) + list(extra_callbacks),
-        verbose=progress_verbosity(verbose),
-    )
+    # Validation weights the aux heads 0 (training_targets): their always-zero losses are dropped
+    # from the logs before the history, checkpoints, TensorBoard and the progress bar see them.
+    unvalidated = tuple(f"val_{name}_loss" for name in OUTPUT_NAMES if name != "predictions")
+    with _validation_end_is_not_a_warning():
+        model.fit(
+            train_data,
+            validation_data=validation.filter(lambda *_: True),
+            epochs=config.epochs,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=training_callbacks(config, batch_size, drop_logs=unvalidated)
+            + list(extra_callbacks),
+            verbose=progress_verbosity(verbose),
+            shuffle=False,  # the pipelines shuffle; Keras ignores (and warns about) it for tf.data
+        )
     # The CSV log spans the whole run, epochs before a resume included; the best scores are
     # those best.keras was saved with.
     history = read_history(os.path.join(config.output_dir, HISTORY_FILE))
@@ -328,6 +346,18 @@ def fit(
         history=history,
         model=model,
     )
+
+
+def _validation_end_is_not_a_warning():
+    """Keras before 3.16 warns "Your input ran out of data; interrupting training" whenever a set
+    of unknown length ends, which is how it learns that length (keras-team/keras#23360, fixed in
+    3.16). ``fit`` hides the validation set's length on purpose, and its training stream never
+    ends (steps per epoch, an endless stream), so in ``fit`` the warning only ever reports the
+    validation pass's normal end."""
+    major, minor = (int(part) for part in keras.__version__.split(".")[:2])
+    if (major, minor) >= (3, 16):
+        return contextlib.nullcontext()
+    return logs.ignoring_warnings(r"Your input ran out of data; interrupting training", UserWarning)
 
 
 RUN_FILES = (

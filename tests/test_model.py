@@ -434,12 +434,23 @@ def test_bad_block_config():
 
 
 @pytest.mark.slow
-def test_other_backend_fails_at_import_with_a_fix():
-    # Other backends (jax, torch) are not installed here: make Keras report one.
-    code = "import keras; keras.backend.backend = lambda: 'jax'; import inception_keras"
+@pytest.mark.parametrize(
+    "use", ["inception_keras.GoogLeNet", "__import__('inception_keras.model')"]
+)
+def test_other_backend_fails_at_first_use_with_a_fix(use):
+    # Other backends (jax, torch) are not installed here: make Keras report one. The package and
+    # its configuration import without Keras; the first model-building module refuses.
+    code = (
+        "import keras; keras.backend.backend = lambda: 'jax'\n"
+        "import inception_keras\n"
+        "inception_keras.TrainConfig(epochs=1)\n"
+        f"{use}\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode != 0
     assert "ImportError" in result.stderr
     assert "KERAS_BACKEND=tensorflow" in result.stderr and "'jax'" in result.stderr
-    ok = subprocess.run([sys.executable, "-c", "import inception_keras"], capture_output=True)
+    ok = subprocess.run(
+        [sys.executable, "-c", "import inception_keras as ik; ik.GoogLeNet"], capture_output=True
+    )
     assert ok.returncode == 0

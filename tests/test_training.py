@@ -1,5 +1,6 @@
 import copy
 import json
+import warnings
 
 import keras
 import numpy as np
@@ -125,6 +126,9 @@ def test_adamw_step_computes_the_schedule_once_and_right():
         (dict(epochs=0), "epochs"),
         (dict(ema_momentum=1.0), "ema_momentum"),
         (dict(learning_rate=-1.0), "learning_rate"),
+        (dict(steps_per_execution=0), "steps_per_execution"),
+        # Keras runs whole calls: 10 steps in calls of 4 would be 12 a schedule counts as 10.
+        (dict(steps_per_epoch=10, steps_per_execution=4), "steps_per_epoch"),
     ],
 )
 def test_bad_config(kwargs, argument):
@@ -159,6 +163,72 @@ def test_fit_writes_checkpoints_logs_and_summary(tmp_path):
     assert len(last.outputs) == 3
     assert not (tmp_path / "run" / "backup").exists()  # removed after a finished run
     assert "best validation top-1" in result.summary()
+
+
+def test_steps_per_epoch_in_whole_calls_is_checked_before_anything_is_written(tmp_path):
+    config = TrainConfig(
+        variant="bn", image_size=SIZE, steps_per_execution=4, output_dir=str(tmp_path / "run")
+    )
+    with pytest.raises(UsageError, match=r"`steps_per_epoch` \(6\) must be a multiple"):
+        fit(config, small_dataset(), small_dataset(), CLASSES, steps_per_epoch=6, verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_every_epoch_runs_the_steps_its_schedule_counts_and_logs_only_what_it_computes(
+    tmp_path, capsys
+):
+    # Five batches of unknown length (filtered, like a set that skips unreadable files), trained
+    # in calls of 4 steps: Keras runs whole calls, 2 a pass, so an epoch is 8 steps, and the
+    # warm-up of one epoch (the modern recipe's) must end exactly at the end of epoch 1.
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (40, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, CLASSES, 40).astype("int32")
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).filter(lambda *_: True)
+    config = TrainConfig(
+        variant="bn",
+        image_size=32,
+        epochs=2,
+        recipe="modern",
+        warmup_epochs=1.0,
+        steps_per_execution=4,
+        output_dir=str(tmp_path / "run"),
+    )
+    rates = []
+
+    class LearningRate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rates.append(float(self.model.optimizer.learning_rate))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit(
+            config,
+            data,
+            data,
+            CLASSES,
+            train_examples=40,
+            verbose=2,
+            extra_callbacks=[LearningRate()],
+        )
+    assert int(result.model.optimizer.iterations) == 2 * 8
+    assert rates[0] == pytest.approx(config.learning_rate)  # the peak: warm-up just ended
+    assert rates[1] == pytest.approx(0.0, abs=1e-9)  # the cosine's end: the last step run
+    # Keras' noise about the data: its ignored shuffle flag and the validation pass's end.
+    messages = [str(w.message) for w in caught]
+    assert not [m for m in messages if "ran out of data" in m or "shuffle=True" in m], messages
+    # Validation weights the aux heads 0: no always-zero aux losses anywhere; its loss is the
+    # main head's.
+    out = capsys.readouterr().out
+    epoch_lines = [line for line in out.splitlines() if " - loss: " in line or "val_loss" in line]
+    assert [line.split(" - ")[0] for line in epoch_lines] == ["8/8", "8/8"], out
+    assert "val_aux" not in out
+    history = read_history(tmp_path / "run" / "history.csv")
+    assert not [key for key in history if key.startswith("val_aux")]
+    assert {"aux1_loss", "aux2_loss", "val_loss", "val_predictions_top1"} <= set(history)
+    assert history["val_loss"] == pytest.approx(history["val_predictions_loss"], rel=1e-5)
+    best = json.loads((tmp_path / "run" / "best_score.json").read_text())
+    assert "val_predictions_top1" in best and not [k for k in best if k.startswith("val_aux")]
 
 
 @pytest.mark.slow

@@ -14,13 +14,14 @@ import numpy as np
 import tensorflow as tf
 
 from inception_keras.errors import UsageError
+from inception_keras.export.config import ONNX_OPSET
 from inception_keras.export.serving import INPUT_NAME, OUTPUT_NAME, serving_endpoint
 from inception_keras.files import atomic_output
 from inception_keras.layers import lrn_as_elementwise_ops
 from inception_keras.model import inference_model
 
 
-def export_onnx(model, path, opset=17):
+def export_onnx(model, path, opset=ONNX_OPSET):
     """Converts the inference model of ``model`` to an ONNX file and checks it.
 
     Converted with ``tf2onnx.convert.from_function`` on the same named endpoint the TFLite export

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from inception_keras.errors import UsageError
+from inception_keras.export.config import QUANTIZATIONS
 from inception_keras.export.serving import (
     INPUT_NAME,
     OUTPUT_NAME,
@@ -27,7 +28,6 @@ from inception_keras.files import atomic_output
 from inception_keras.layers import KEEP_FLOAT32_SCOPE, lrn_as_elementwise_ops
 from inception_keras.model import inference_model
 
-QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
 # int8_io=True means signed int8, the type TFLite's full-integer kernels use internally.
 INT8_IO_TYPES = {True: tf.int8, "int8": tf.int8, "uint8": tf.uint8}
 

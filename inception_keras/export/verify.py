@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from inception_keras import data, preprocessing, shapes
 from inception_keras.errors import UsageError
-from inception_keras.export import file_hashes, run_data_config
+from inception_keras.export.config import QUANTIZATIONS, Tolerances
 from inception_keras.export.runners import (
     FORMAT_NAMES,
     artefact_format,
@@ -28,26 +28,9 @@ from inception_keras.export.runners import (
     checkpoint_class_names,
     load_runner,
 )
-from inception_keras.export.tflite import QUANTIZATIONS
+from inception_keras.export.versioned import file_hashes, run_data_config
 from inception_keras.files import MANIFEST, file_digest, json_field
 from inception_keras.timing import timed_calls
-
-
-@dataclasses.dataclass
-class Tolerances:
-    """What each numeric format must achieve against the reference.
-
-    Attributes:
-        float32_max_diff: largest allowed |difference| of any probability (SavedModel, ONNX,
-            float32 TFLite).
-        float16_agreement: smallest allowed share of images with the same top-1 class (float16
-            TFLite).
-        int8_agreement: the same for the dynamic-range and full-integer int8 TFLite models.
-    """
-
-    float32_max_diff: float = 1e-5
-    float16_agreement: float = 0.99
-    int8_agreement: float = 0.95
 
 
 @dataclasses.dataclass
