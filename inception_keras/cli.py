@@ -186,6 +186,12 @@ def _evaluate(args):
     )
 
 
+def _plot(args):
+    from inception_keras.plots.curves import plot_runs
+
+    print(f"Wrote {plot_runs(args.runs, args.output)}")
+
+
 def _export(args):
     from inception_keras.export import export_checkpoint
 
@@ -385,6 +391,25 @@ def build_parser():
         ),
     )
     evaluate.set_defaults(func=_evaluate)
+
+    from inception_keras.files import CURVES_FILE, HISTORY_FILE
+
+    plot = commands.add_parser(
+        "plot",
+        help=f"draw the training curves of one or several runs from their {HISTORY_FILE}",
+        description=f"Draw loss, top-1/top-5 and learning rate per epoch from each RUN_DIR's "
+        f"{HISTORY_FILE}, the best epoch (highest validation top-1) marked. One run: written to "
+        f"RUN_DIR/{CURVES_FILE}, the picture training keeps up to date. Several: overlaid, one "
+        "colour per run, into --output.",
+    )
+    plot.add_argument("runs", nargs="+", metavar="RUN_DIR", help="training output folders")
+    plot.add_argument(
+        "--output",
+        metavar="PATH.png",
+        help=f"the picture to write (default for one run: RUN_DIR/{CURVES_FILE}; required for "
+        "several)",
+    )
+    plot.set_defaults(func=_plot)
 
     export = commands.add_parser(
         "export",

@@ -11,6 +11,8 @@ import sys
 import keras
 import numpy as np
 import pytest
+from _pictures import curves_pixels, written_curves
+from matplotlib.image import imread
 
 from inception_keras.cli import main
 from inception_keras.data import DataConfig, load_data
@@ -63,21 +65,24 @@ def run_killed(data_dir, out, kill=None):
 
 @pytest.fixture(scope="module")
 def resumed_run(data_dir, tmp_path_factory):
-    """A run killed twice inside a file write, then run to its end: ``(output dir, outputs)``."""
+    """A run killed twice inside a file write, then run to its end: ``(output dir, outputs,
+    (history.csv, curves.png) after each kill)``."""
     out = tmp_path_factory.mktemp("resumed") / "run"
     # Killed while writing the resume backup after epoch 2: the backup still says 1 epoch is
     # done, history.csv already has epoch 2's row.
     first = run_killed(data_dir, out, "save_weights:2")
+    after_first = written_curves(out)
     # Resumed at epoch 2 (its first save rewrites epoch 1's last.keras from the backup) and
     # killed while writing epoch 2's last.keras: the backup counts epoch 2 as done, so its
     # checkpoints are written when the third run starts.
     second = run_killed(data_dir, out, "save:2")
+    after_second = written_curves(out)
     third = run_killed(data_dir, out)
-    return out, (first, second, third)
+    return out, (first, second, third), (after_first, after_second)
 
 
 def test_a_run_killed_inside_its_writes_resumes_where_it_stopped(resumed_run, data_dir):
-    out, (first, second, third) = resumed_run
+    out, (first, second, third), after_kills = resumed_run
     assert first.returncode == second.returncode == -signal.SIGKILL, first.stderr + second.stderr
     assert third.returncode == 0, third.stdout + third.stderr
     assert f"Epoch 2/{EPOCHS}" in second.stdout and "Epoch 1/" not in second.stdout
@@ -104,10 +109,17 @@ def test_a_run_killed_inside_its_writes_resumes_where_it_stopped(resumed_run, da
     assert hits / total == pytest.approx(best_score["val_predictions_top1"], abs=1e-6)
     assert best_score["val_predictions_top1"] == max(history["val_predictions_top1"])
     assert f"best validation top-1 {hits / total:.2%}" in third.stdout
+    # curves.png is drawn before the backup is written, from history.csv: after each kill it
+    # shows every epoch history.csv holds (the second process's curve continues the first's),
+    # and at the end all of them.
+    for rows, picture in after_kills:
+        assert rows["epoch"] == [0.0, 1.0]
+        np.testing.assert_array_equal(picture, curves_pixels(rows, out))
+    np.testing.assert_array_equal(imread(out / "curves.png"), curves_pixels(history, out))
 
 
 def test_the_resumed_checkpoint_exports_and_evaluates(resumed_run, data_dir, tmp_path, capsys):
-    out, _ = resumed_run
+    out = resumed_run[0]
     # Every format from the best checkpoint, then checkpoint and artefacts evaluated alike.
     assert (
         main(
