@@ -179,11 +179,22 @@ def _evaluate(args):
         dataclass_from_options(DataConfig, args),
         crops=args.crops,
         batch_size=args.eval_batch_size,
+        confusion=args.confusion,
     )
     print(
         f"{result.num_images} images, {result.crops} crop(s) each: top-1 {result.top1:.2%}, "
         f"top-5 {result.top5:.2%}, loss {result.loss:.4f}; skipped files: {result.skipped_files}"
     )
+    if args.confusion:
+        from inception_keras.plots.confusion import confusion_paths
+
+        pairs = result.confused_pairs()
+        print("Most confused (true -> predicted: images, share of the true class):")
+        for pair in pairs:
+            print(f"  {pair.format(result.class_names)}")
+        if not pairs:
+            print("  none: every image is predicted as its class")
+        print("Confusion matrix: {} (counts: {})".format(*confusion_paths(args.confusion)))
 
 
 def _plot(args):
@@ -389,6 +400,12 @@ def build_parser():
             "deterministic",
             "train_split",
         ),
+    )
+    evaluate.add_argument(
+        "--confusion",
+        metavar="PATH.png",
+        help="draw the confusion matrix there (with many classes, those of the most frequent "
+        "mistakes), write its counts to PATH.csv and list the most confused pairs",
     )
     evaluate.set_defaults(func=_evaluate)
 

@@ -15,6 +15,7 @@ from _pictures import curves_pixels, written_curves
 from matplotlib.image import imread
 
 from inception_keras.cli import main
+from inception_keras.confusion import confused_pairs, read_csv
 from inception_keras.data import DataConfig, load_data
 from inception_keras.training import read_history
 
@@ -161,7 +162,9 @@ def test_the_resumed_checkpoint_exports_and_evaluates(resumed_run, data_dir, tmp
         (version / "googlenet_float32.tflite", "1"),
         (version / "googlenet.onnx", "1"),
     ]
+    confusion = tmp_path / "confusion.png"
     for model, crops in runs:
+        with_confusion = (model.name, crops) == ("best.keras", "1")
         code = main(
             [
                 "evaluate",
@@ -174,13 +177,35 @@ def test_the_resumed_checkpoint_exports_and_evaluates(resumed_run, data_dir, tmp
                 "--crops",
                 crops,
             ]
+            + (["--confusion", str(confusion)] if with_confusion else [])
         )
         assert code == 0
         printed = capsys.readouterr().out
         assert f"128 images, {crops} crop(s) each: top-1" in printed
         scores[model.name, crops] = printed.split("top-1")[1].split(", loss")[0]
+        if with_confusion:
+            confusion_output = printed
     for model, crops in runs[2:]:  # every float32 artefact scores like its checkpoint
         assert scores[model.name, crops] == scores["best.keras", "1"], model.name
+
+    # The confusion matrix is that of the checkpoint's own answers on the validation split.
+    matrix, names = read_csv(tmp_path / "confusion.csv")
+    assert names == ["circle", "ring", "triangle", "square", "hexagon", "star", "cross", "crescent"]
+    best = keras.saving.load_model(out / "best.keras", safe_mode=True)
+    data = load_data(
+        DataConfig(dataset="shapes/smoke", data_dir=str(data_dir), image_size=32, batch_size=64)
+    )
+    expected = np.zeros((8, 8), np.int64)
+    for images, labels in data.validation:
+        predicted = np.argmax(best.predict_on_batch(images)[0], axis=-1)
+        np.add.at(expected, (labels.numpy(), predicted), 1)
+    np.testing.assert_array_equal(matrix, expected)
+    assert f"top-1 {np.trace(matrix) / 128:.2%}" in confusion_output
+    listed = confusion_output.split("share of the true class):\n")[1].split("Confusion matrix:")[0]
+    mistakes = np.count_nonzero(matrix - np.diag(np.diag(matrix)))
+    assert listed.splitlines() == ["  " + p.format(names) for p in confused_pairs(matrix)]
+    assert len(listed.splitlines()) == min(10, mistakes) > 0
+    assert imread(confusion).ndim == 3
 
 
 def test_train_stops_before_training_on_a_bad_source(tmp_path, capsys):
