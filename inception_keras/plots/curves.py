@@ -7,8 +7,8 @@ first with the highest validation top-1, the one ``best.keras`` holds - is marke
 line through every panel and a star on the validation top-1 curve.
 
 A column that is missing, entirely NaN or entirely zero is not drawn (a head that validation
-does not score logs zeros); the weighted total ``loss`` is drawn only when the history has no
-per-head losses, since it is the sum of the drawn ones. The functions take plain numbers, the
+does not score logs zeros); the total ``loss`` is drawn only when the history has no per-head
+losses, since it is a weighted sum of the drawn ones. The functions take plain numbers, the
 ``{column: [value per epoch]}`` dict of :func:`inception_keras.files.read_history`.
 """
 
