@@ -1,5 +1,6 @@
-"""The callbacks of a training run: throughput, the epoch history, the resume backup and the
-checkpoints - each file written atomically, so a run killed at any moment resumes cleanly."""
+"""The callbacks of a training run: throughput, the learning rate, the epoch history and its
+curves, the resume backup and the checkpoints - each file written atomically, so a run killed at
+any moment resumes cleanly."""
 
 import csv
 import math
@@ -12,13 +13,17 @@ import keras
 
 from inception_keras.files import (
     BEST_CHECKPOINT,
+    BEST_MONITOR,
     BEST_SCORE_FILE,
     HISTORY_FILE,
     LAST_CHECKPOINT,
     atomic_output,
+    read_history,  # noqa: F401 (re-exported: part of the training API)
     read_json,
+    read_rows,
     write_json,
 )
+from inception_keras.plots.curves import plot_runs
 
 
 class DropLogs(keras.callbacks.Callback):
@@ -60,6 +65,17 @@ class Throughput(keras.callbacks.Callback):
             logs["images_per_sec"] = self._steps * self.batch_size / elapsed
 
 
+class LearningRate(keras.callbacks.Callback):
+    """Adds ``learning_rate`` to each epoch's logs: the optimizer's rate at the end of the epoch
+    (the schedule's value for the next step), the value and name Keras' own learning-rate
+    callbacks log. The optimizer's schedule is otherwise invisible in the history."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            rate = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
 class EpochHistory(keras.callbacks.Callback):
     """``history.csv``: one row per finished epoch, the whole file rewritten atomically each time.
 
@@ -74,7 +90,7 @@ class EpochHistory(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.rows is None:  # this process's first epoch: 0, or where a resume starts
-            previous = _read_rows(self.path) if os.path.exists(self.path) else []
+            previous = read_rows(self.path) if os.path.exists(self.path) else []
             self.rows = [row for row in previous if float(row["epoch"]) < epoch]
 
     def on_epoch_end(self, epoch, logs=None):
@@ -87,6 +103,22 @@ class EpochHistory(keras.callbacks.Callback):
             writer.writerows(self.rows)
 
 
+class TrainingCurves(keras.callbacks.Callback):
+    """``curves.png``: ``history.csv`` drawn after each epoch, written atomically.
+
+    Drawn from the file rather than from this process's logs, so a resumed run draws one curve
+    through the epochs before its interruption, and the picture is the one ``inception-keras
+    plot`` draws from the same folder.
+    """
+
+    def __init__(self, output_dir):
+        super().__init__()
+        self.output_dir = output_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        plot_runs([self.output_dir])
+
+
 class RunCheckpoints(keras.callbacks.Callback):
     """``last.keras`` after every epoch, ``best.keras`` when validation top-1 improves, each
     written atomically, and ``best_score.json`` with the scores ``best.keras`` was saved with.
@@ -96,7 +128,7 @@ class RunCheckpoints(keras.callbacks.Callback):
     could replace ``best.keras``. Here the best score is read back from ``best_score.json``.
     """
 
-    def __init__(self, output_dir, monitor="val_predictions_top1", ema=None):
+    def __init__(self, output_dir, monitor=BEST_MONITOR, ema=None):
         super().__init__()
         self.output_dir, self.monitor, self.ema = output_dir, monitor, ema
 
@@ -112,7 +144,7 @@ class RunCheckpoints(keras.callbacks.Callback):
 
     def _write_restored(self, epoch):
         history = os.path.join(self.output_dir, HISTORY_FILE)
-        rows = _read_rows(history) if os.path.exists(history) else []
+        rows = read_rows(history) if os.path.exists(history) else []
         logs = next(
             (
                 {k: float(v) for k, v in row.items() if k != "epoch" and v not in ("", None)}
@@ -174,14 +206,16 @@ def _save_atomically(model, path):
 
 
 def training_callbacks(config, batch_size, drop_logs=()):
-    """Throughput, history, resume backup, EMA swap, checkpoints, logs: in an order that matters.
+    """Throughput, learning rate, history, curves, resume backup, EMA swap, checkpoints, logs:
+    in an order that matters.
 
     ``drop_logs``: keys of the epoch logs no callback should see (:class:`DropLogs`, first).
 
-    The history row of an epoch is written before its backup, so an epoch the backup counts as
-    done is always in ``history.csv`` (one re-run after a kill replaces its row). The backup
-    comes before ``SwapEMAWeights`` so it holds the raw weights and the EMA slots as they are;
-    the checkpoints come after it so they hold the averaged weights. A kill between the backup
+    The learning rate joins the epoch's logs before they are written. The history row of an
+    epoch and its curves are written before its backup, so an epoch the backup counts as done is
+    always in ``history.csv`` and ``curves.png`` (one re-run after a kill replaces its row). The
+    backup comes before ``SwapEMAWeights`` so it holds the raw weights and the EMA slots as they
+    are; the checkpoints come after it so they hold the averaged weights. A kill between the backup
     and the checkpoints is mended at resume: ``RunCheckpoints`` writes the restored epoch's.
     """
     out = config.output_dir
@@ -189,7 +223,9 @@ def training_callbacks(config, batch_size, drop_logs=()):
         DropLogs(drop_logs),
         keras.callbacks.TerminateOnNaN(),
         Throughput(batch_size),
+        LearningRate(),
         EpochHistory(os.path.join(out, HISTORY_FILE)),
+        TrainingCurves(out),
         AtomicBackupAndRestore(os.path.join(out, "backup")),
     ]
     ema = keras.callbacks.SwapEMAWeights(swap_on_epoch=True) if config.ema else None
@@ -212,15 +248,3 @@ def progress_verbosity(verbose="auto", stream=None):
     stream = sys.stdout if stream is None else stream
     isatty = getattr(stream, "isatty", None)  # replaced streams may lack it
     return 1 if isatty is not None and isatty() else 2
-
-
-def _read_rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def read_history(path):
-    """The CSV log as ``{column: [float per epoch]}`` (NaN where an epoch lacks a column)."""
-    rows = _read_rows(path)
-    columns = list(rows[0]) if rows else []
-    return {key: [float(row.get(key) or "nan") for row in rows] for key in columns}

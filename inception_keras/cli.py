@@ -200,11 +200,28 @@ def _evaluate(args):
         dataclass_from_options(DataConfig, args),
         crops=args.crops,
         batch_size=args.eval_batch_size,
+        confusion=args.confusion,
     )
     print(
         f"{result.num_images} images, {result.crops} crop(s) each: top-1 {result.top1:.2%}, "
         f"top-5 {result.top5:.2%}, loss {result.loss:.4f}; skipped files: {result.skipped_files}"
     )
+    if args.confusion:
+        from inception_keras.plots.confusion import confusion_paths
+
+        pairs = result.confused_pairs()
+        print("Most confused (true -> predicted: images, share of the true class):")
+        for pair in pairs:
+            print(f"  {pair.format(result.class_names)}")
+        if not pairs:
+            print("  none: every image is predicted as its class")
+        print("Confusion matrix: {} (counts: {})".format(*confusion_paths(args.confusion)))
+
+
+def _plot(args):
+    from inception_keras.plots.curves import plot_runs
+
+    print(f"Wrote {plot_runs(args.runs, args.output)}")
 
 
 def _export(args):
@@ -411,7 +428,32 @@ def build_parser():
             "train_split",
         ),
     )
+    evaluate.add_argument(
+        "--confusion",
+        metavar="PATH.png",
+        help="draw the confusion matrix there (with many classes, those of the most frequent "
+        "mistakes), write its counts to PATH.csv and list the most confused pairs",
+    )
     evaluate.set_defaults(func=_evaluate)
+
+    from inception_keras.files import CURVES_FILE, HISTORY_FILE
+
+    plot = command(
+        "plot",
+        help=f"draw the training curves of one or several runs from their {HISTORY_FILE}",
+        description=f"Draw loss, top-1/top-5 and learning rate per epoch from each RUN_DIR's "
+        f"{HISTORY_FILE}, the best epoch (highest validation top-1) marked. One run: written to "
+        f"RUN_DIR/{CURVES_FILE}, the picture training keeps up to date. Several: overlaid, one "
+        "colour per run, into --output.",
+    )
+    plot.add_argument("runs", nargs="+", metavar="RUN_DIR", help="training output folders")
+    plot.add_argument(
+        "--output",
+        metavar="PATH.png",
+        help=f"the picture to write (default for one run: RUN_DIR/{CURVES_FILE}; required for "
+        "several)",
+    )
+    plot.set_defaults(func=_plot)
 
     export = command(
         "export",

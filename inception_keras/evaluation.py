@@ -34,11 +34,13 @@ import numpy as np
 import tensorflow as tf
 
 from inception_keras import preprocessing
+from inception_keras.confusion import confused_pairs, confusion_matrix
 from inception_keras.data import DataConfig, load_examples
 from inception_keras.deprecation import renamed_arguments
 from inception_keras.errors import UsageError
 from inception_keras.export.runners import load_runner
 from inception_keras.model import inference_model
+from inception_keras.plots.confusion import confusion_paths, save_confusion
 from inception_keras.preprocessing_config import (  # noqa: F401 (re-exported)
     CROP_SCHEMES,
     DEFAULT_CROP_FRACTION,
@@ -109,6 +111,11 @@ class EvalResult:
         num_images: number of images scored.
         crops: crops per image.
         skipped_files: files of the data set that could not be read and were left out.
+        labels, predictions: per image, in the order scored: the true class and the top-1
+            class of the crop-averaged probabilities (ties to the lower index, as for
+            ``accuracy``), int64 arrays.
+        num_classes: the classifier's number of classes.
+        class_names: the data set's class names (empty when not known).
     """
 
     accuracy: dict
@@ -116,6 +123,20 @@ class EvalResult:
     num_images: int
     crops: int
     skipped_files: int = 0
+    labels: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    predictions: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    num_classes: int | None = None
+    class_names: tuple = ()
+
+    @property
+    def confusion(self):
+        """The confusion matrix, ``int64 [num_classes, num_classes]``: row true, column
+        predicted (:func:`inception_keras.confusion.confusion_matrix`)."""
+        return confusion_matrix(self.labels, self.predictions, self.num_classes)
+
+    def confused_pairs(self, top=10):
+        """The ``top`` most frequent mistakes (:func:`inception_keras.confusion.confused_pairs`)."""
+        return confused_pairs(self.confusion, top)
 
     @property
     def top1(self):
@@ -413,6 +434,7 @@ def evaluate(
 
     hits = dict.fromkeys(top_k, 0)
     loss_sum, count = 0.0, 0
+    labels_seen, predictions = [], []  # per image, for the confusion matrix
     # Probabilities and labels of crops whose image is not complete yet (fewer than n rows).
     pending_probs, pending_labels = None, np.zeros([0], np.int64)
     for batch, labels in dataset:
@@ -427,6 +449,8 @@ def evaluate(
                 hits[k] += int(np.sum(ranks < k))
             loss_sum += float(np.sum(losses))
             count += done // n
+            labels_seen.append(pending_labels[:done:n])
+            predictions.append(np.argmax(mean_probs, axis=1))  # the first maximum, as in ranks
             pending_probs, pending_labels = pending_probs[done:], pending_labels[done:]
 
     if count == 0:
@@ -436,6 +460,9 @@ def evaluate(
         loss=loss_sum / count,
         num_images=count,
         crops=n,
+        labels=np.concatenate(labels_seen),
+        predictions=np.concatenate(predictions).astype(np.int64),
+        num_classes=int(mean_probs.shape[1]),
     )
 
 
@@ -480,7 +507,9 @@ def evaluate_model(
     )
 
 
-def evaluate_dataset(model, data_config=DataConfig(), crops=1, batch_size=128, top_k=(1, 5)):
+def evaluate_dataset(
+    model, data_config=DataConfig(), crops=1, batch_size=128, top_k=(1, 5), confusion=None
+):
     """Scores a saved model on a data set's validation part: ``inception-keras evaluate``.
 
     Args:
@@ -490,10 +519,15 @@ def evaluate_dataset(model, data_config=DataConfig(), crops=1, batch_size=128, t
             is scored (``validation_split="test"`` for a tfds test split) with its
             ``crop_fraction`` for single-crop evaluation. Its class count must be the model's.
         crops, batch_size, top_k: as for :func:`evaluate`; the input size is the model's.
+        confusion: a ``.png`` path: the confusion matrix is drawn there, and its counts written
+            to the ``.csv`` beside it (:func:`inception_keras.plots.confusion.save_confusion`).
 
     Returns:
-        An :class:`EvalResult` whose ``skipped_files`` counts unreadable files left out.
+        An :class:`EvalResult` whose ``skipped_files`` counts unreadable files left out, with
+        the data set's class names.
     """
+    if confusion is not None:  # a bad path fails now, not after the evaluation
+        confusion_paths(confusion)
     runner = load_runner(model)
     examples, class_names, stats = load_examples(data_config)
     if len(class_names) != runner.num_classes:
@@ -510,7 +544,12 @@ def evaluate_dataset(model, data_config=DataConfig(), crops=1, batch_size=128, t
         top_k=top_k,
         crop_fraction=data_config.crop_fraction,
     )
-    return dataclasses.replace(result, skipped_files=stats.skipped_count())
+    result = dataclasses.replace(
+        result, skipped_files=stats.skipped_count(), class_names=tuple(class_names)
+    )
+    if confusion is not None:
+        save_confusion(confusion, result.confusion, result.class_names)
+    return result
 
 
 def _as_dataset(examples):

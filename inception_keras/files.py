@@ -1,7 +1,9 @@
 """The files a run or an export writes that a later step reads: their names, a tolerant JSON
-reader for optional metadata, and an atomic writer. No dependencies on the rest of the package."""
+reader for optional metadata, the epoch history's reader, and an atomic writer. No dependencies
+on the rest of the package."""
 
 import contextlib
+import csv
 import glob
 import hashlib
 import json
@@ -11,8 +13,10 @@ import tempfile
 TRAIN_CONFIG_FILE = "train_config.json"  # beside a run's checkpoints
 DATA_CONFIG_FILE = "data_config.json"  # the run's data, read back for int8 calibration and verify
 HISTORY_FILE = "history.csv"  # one row per finished epoch
+CURVES_FILE = "curves.png"  # history.csv drawn, beside it
 BEST_CHECKPOINT, LAST_CHECKPOINT = "best.keras", "last.keras"
 BEST_SCORE_FILE = "best_score.json"  # the validation scores best.keras was saved with
+BEST_MONITOR = "val_predictions_top1"  # the score that chooses best.keras: validation top-1
 MANIFEST = "manifest.json"  # in an export's version directory
 CLASS_NAMES_ASSET = "class_names.txt"  # in a SavedModel's assets
 
@@ -106,3 +110,16 @@ def write_json(path, value):
     """Writes ``value`` as indented JSON to ``path`` atomically (see :func:`atomic_output`)."""
     with atomic_output(path) as tmp, open(tmp, "w") as f:
         json.dump(value, f, indent=2)
+
+
+def read_rows(path):
+    """The rows of a CSV file with a header, as dicts of strings."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_history(path):
+    """The CSV log as ``{column: [float per epoch]}`` (NaN where an epoch lacks a column)."""
+    rows = read_rows(path)
+    columns = list(rows[0]) if rows else []
+    return {key: [float(row.get(key) or "nan") for row in rows] for key in columns}

@@ -38,6 +38,7 @@ from inception_keras.errors import UsageError
 from inception_keras.files import (
     BEST_CHECKPOINT,
     BEST_SCORE_FILE,
+    CURVES_FILE,
     DATA_CONFIG_FILE,
     HISTORY_FILE,
     LAST_CHECKPOINT,
@@ -151,7 +152,8 @@ class TrainResult:
                 f"top-5 {self.best_val_top5:.2%}; {self.images_per_sec:.1f} images/s (training).",
                 f"Best checkpoint: {self.best_checkpoint}",
                 f"Last checkpoint: {self.last_checkpoint}",
-                f"Logs: {os.path.join(self.output_dir, 'history.csv')}, TensorBoard in "
+                f"Logs: {os.path.join(self.output_dir, HISTORY_FILE)} (drawn in "
+                f"{os.path.join(self.output_dir, CURVES_FILE)}), TensorBoard in "
                 f"{os.path.join(self.output_dir, 'logs')}",
                 f"Skipped unreadable files: {self.skipped_files}",
             ]
@@ -299,7 +301,7 @@ def fit(
     remove_temporaries(config.output_dir, RUN_FILES)
     remove_temporaries(os.path.join(config.output_dir, "backup"), BACKUP_FILES)
     if not resuming:  # a fresh run, or one replacing a finished run (overwrite)
-        for name in (HISTORY_FILE, BEST_SCORE_FILE, BEST_CHECKPOINT, LAST_CHECKPOINT):
+        for name in (HISTORY_FILE, CURVES_FILE, BEST_SCORE_FILE, BEST_CHECKPOINT, LAST_CHECKPOINT):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(config.output_dir, name))
     run_settings = dict(
@@ -365,6 +367,7 @@ RUN_FILES = (
     LAST_CHECKPOINT,
     BEST_SCORE_FILE,
     HISTORY_FILE,
+    CURVES_FILE,
     TRAIN_CONFIG_FILE,
     DATA_CONFIG_FILE,
 )

@@ -339,3 +339,43 @@ def test_bad_arguments_raise_value_errors_naming_them():
     with pytest.raises(ValueError, match="`input_size`"):
         evaluate_model(any_size, examples)
     assert evaluate_model(any_size, examples, input_size=32).num_images == 1
+
+
+def test_the_confusion_matrix_comes_from_the_scored_top1_answers(tmp_path):
+    # Plain grey images: every crop of one has the image's value, and the fake classifier's
+    # answer is that value // 64 (probability 0.7, 0.1 for each other class).
+    values = [10, 70, 130, 200, 200, 10]
+    labels = [0, 1, 3, 3, 2, 1]
+    examples = [(np.full((48, 60, 3), v, np.uint8), label) for v, label in zip(values, labels)]
+
+    def grey_level(batch):
+        level = np.clip(batch.mean(axis=(1, 2, 3)) // 64, 0, 3).astype(int)
+        return np.where(np.arange(4) == level[:, None], 0.7, 0.1)
+
+    # 10 crops in batches of 7: images' crops are split across calls.
+    result = evaluate(grey_level, examples, crops=10, input_size=32, batch_size=7)
+    assert result.labels.tolist() == labels
+    assert result.predictions.tolist() == [0, 1, 2, 3, 3, 0]
+    assert result.confusion.tolist() == [  # by hand: row true, column predicted
+        [1, 0, 0, 0],
+        [1, 1, 0, 0],
+        [0, 0, 0, 1],
+        [0, 0, 1, 1],
+    ]
+    assert result.top1 == np.trace(result.confusion) / 6
+    assert [(p.true, p.predicted, p.count, p.share) for p in result.confused_pairs()] == [
+        (2, 3, 1, 1.0),  # 1 image each: the larger share of its class first
+        (1, 0, 1, 0.5),
+        (3, 2, 1, 0.5),
+    ]
+    # Ties go to the lower class, as for top-1: a constant answer is class 0.
+    uniform = evaluate(lambda x: np.full((len(x), 4), 0.25), examples, input_size=32)
+    assert uniform.predictions.tolist() == [0] * 6
+    assert uniform.top1 == np.trace(uniform.confusion) / 6 == 1 / 6
+
+
+def test_evaluate_dataset_refuses_a_confusion_path_before_evaluating(tmp_path):
+    from inception_keras.evaluation import evaluate_dataset
+
+    with pytest.raises(ValueError, match="must be a .png"):  # not the missing model's error
+        evaluate_dataset(str(tmp_path / "missing.keras"), confusion=str(tmp_path / "c.jpg"))

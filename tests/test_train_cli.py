@@ -11,8 +11,11 @@ import sys
 import keras
 import numpy as np
 import pytest
+from _pictures import curves_pixels, written_curves
+from matplotlib.image import imread
 
 from inception_keras.cli import main
+from inception_keras.confusion import confused_pairs, read_csv
 from inception_keras.data import DataConfig, load_data
 from inception_keras.training import read_history
 
@@ -63,21 +66,24 @@ def run_killed(data_dir, out, kill=None):
 
 @pytest.fixture(scope="module")
 def resumed_run(data_dir, tmp_path_factory):
-    """A run killed twice inside a file write, then run to its end: ``(output dir, outputs)``."""
+    """A run killed twice inside a file write, then run to its end: ``(output dir, outputs,
+    (history.csv, curves.png) after each kill)``."""
     out = tmp_path_factory.mktemp("resumed") / "run"
     # Killed while writing the resume backup after epoch 2: the backup still says 1 epoch is
     # done, history.csv already has epoch 2's row.
     first = run_killed(data_dir, out, "save_weights:2")
+    after_first = written_curves(out)
     # Resumed at epoch 2 (its first save rewrites epoch 1's last.keras from the backup) and
     # killed while writing epoch 2's last.keras: the backup counts epoch 2 as done, so its
     # checkpoints are written when the third run starts.
     second = run_killed(data_dir, out, "save:2")
+    after_second = written_curves(out)
     third = run_killed(data_dir, out)
-    return out, (first, second, third)
+    return out, (first, second, third), (after_first, after_second)
 
 
 def test_a_run_killed_inside_its_writes_resumes_where_it_stopped(resumed_run, data_dir):
-    out, (first, second, third) = resumed_run
+    out, (first, second, third), after_kills = resumed_run
     assert first.returncode == second.returncode == -signal.SIGKILL, first.stderr + second.stderr
     assert third.returncode == 0, third.stdout + third.stderr
     assert f"Epoch 2/{EPOCHS}" in second.stdout and "Epoch 1/" not in second.stdout
@@ -104,10 +110,17 @@ def test_a_run_killed_inside_its_writes_resumes_where_it_stopped(resumed_run, da
     assert hits / total == pytest.approx(best_score["val_predictions_top1"], abs=1e-6)
     assert best_score["val_predictions_top1"] == max(history["val_predictions_top1"])
     assert f"best validation top-1 {hits / total:.2%}" in third.stdout
+    # curves.png is drawn before the backup is written, from history.csv: after each kill it
+    # shows every epoch history.csv holds (the second process's curve continues the first's),
+    # and at the end all of them.
+    for rows, picture in after_kills:
+        assert rows["epoch"] == [0.0, 1.0]
+        np.testing.assert_array_equal(picture, curves_pixels(rows, out))
+    np.testing.assert_array_equal(imread(out / "curves.png"), curves_pixels(history, out))
 
 
 def test_the_resumed_checkpoint_exports_and_evaluates(resumed_run, data_dir, tmp_path, capsys):
-    out, _ = resumed_run
+    out = resumed_run[0]
     # Every format from the best checkpoint, then checkpoint and artefacts evaluated alike.
     assert (
         main(
@@ -149,7 +162,9 @@ def test_the_resumed_checkpoint_exports_and_evaluates(resumed_run, data_dir, tmp
         (version / "googlenet_float32.tflite", "1"),
         (version / "googlenet.onnx", "1"),
     ]
+    confusion = tmp_path / "confusion.png"
     for model, crops in runs:
+        with_confusion = (model.name, crops) == ("best.keras", "1")
         code = main(
             [
                 "evaluate",
@@ -162,13 +177,35 @@ def test_the_resumed_checkpoint_exports_and_evaluates(resumed_run, data_dir, tmp
                 "--crops",
                 crops,
             ]
+            + (["--confusion", str(confusion)] if with_confusion else [])
         )
         assert code == 0
         printed = capsys.readouterr().out
         assert f"128 images, {crops} crop(s) each: top-1" in printed
         scores[model.name, crops] = printed.split("top-1")[1].split(", loss")[0]
+        if with_confusion:
+            confusion_output = printed
     for model, crops in runs[2:]:  # every float32 artefact scores like its checkpoint
         assert scores[model.name, crops] == scores["best.keras", "1"], model.name
+
+    # The confusion matrix is that of the checkpoint's own answers on the validation split.
+    matrix, names = read_csv(tmp_path / "confusion.csv")
+    assert names == ["circle", "ring", "triangle", "square", "hexagon", "star", "cross", "crescent"]
+    best = keras.saving.load_model(out / "best.keras", safe_mode=True)
+    data = load_data(
+        DataConfig(dataset="shapes/smoke", data_dir=str(data_dir), image_size=32, batch_size=64)
+    )
+    expected = np.zeros((8, 8), np.int64)
+    for images, labels in data.validation:
+        predicted = np.argmax(best.predict_on_batch(images)[0], axis=-1)
+        np.add.at(expected, (labels.numpy(), predicted), 1)
+    np.testing.assert_array_equal(matrix, expected)
+    assert f"top-1 {np.trace(matrix) / 128:.2%}" in confusion_output
+    listed = confusion_output.split("share of the true class):\n")[1].split("Confusion matrix:")[0]
+    mistakes = np.count_nonzero(matrix - np.diag(np.diag(matrix)))
+    assert listed.splitlines() == ["  " + p.format(names) for p in confused_pairs(matrix)]
+    assert len(listed.splitlines()) == min(10, mistakes) > 0
+    assert imread(confusion).ndim == 3
 
 
 def test_train_stops_before_training_on_a_bad_source(tmp_path, capsys):

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from _pictures import curves_pixels, written_curves
 
 import inception_keras as ik
 from inception_keras import training
@@ -146,10 +147,36 @@ def test_fit_writes_checkpoints_logs_and_summary(tmp_path):
         ema_momentum=0.9,
         output_dir=str(tmp_path / "run"),
     )
-    result = fit(config, small_dataset(), small_dataset(seed=1), CLASSES, verbose=0)
+    written = []  # after each epoch: history.csv, curves.png and the optimizer's step
+
+    class AfterEachEpoch(keras.callbacks.Callback):  # runs after the package's callbacks
+        def on_epoch_end(self, epoch, logs=None):
+            steps = int(self.model.optimizer.iterations)
+            written.append((*written_curves(tmp_path / "run"), steps))
+
+    result = fit(
+        config,
+        small_dataset(),
+        small_dataset(seed=1),
+        CLASSES,
+        verbose=0,
+        extra_callbacks=[AfterEachEpoch()],
+    )
     assert result.epochs == 2
     history = read_history(tmp_path / "run" / "history.csv")
     assert history["epoch"] == [0.0, 1.0]
+    # curves.png after each epoch shows that epoch's history.csv, all of it: drawn afresh from
+    # those rows it gives the same pixels, and without the last row it would not.
+    schedule = learning_rate_schedule(config, steps_per_epoch=4)
+    for epoch, (rows, picture, steps) in enumerate(written):
+        assert rows["epoch"] == [float(e) for e in range(epoch + 1)]
+        np.testing.assert_array_equal(picture, curves_pixels(rows, tmp_path / "run"))
+        # The learning rate logged is the schedule's at the epoch's end.
+        assert steps == 4 * (epoch + 1)
+        assert rows["learning_rate"][epoch] == pytest.approx(float(schedule(steps)), rel=1e-6)
+    rows, picture, _ = written[-1]
+    fewer = {column: values[:-1] for column, values in rows.items()}
+    assert not np.array_equal(picture, curves_pixels(fewer, tmp_path / "run"))
     assert all(v > 0 for v in history["images_per_sec"])
     for name in ("best.keras", "last.keras", "train_config.json"):
         assert (tmp_path / "run" / name).exists()
