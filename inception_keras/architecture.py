@@ -186,3 +186,30 @@ AUX_POOL, AUX_POOL_STRIDE, AUX_CONV_FILTERS, AUX_FC_UNITS, AUX_DROPOUT = 5, 3, 1
 LAST_POOL = "pool4"  # the max-pool before inception_5a (2x2 in TF-slim)
 AUX_LOSS_WEIGHT = 0.3  # Section 5: "their loss is added to the total loss with a discount weight"
 OUTPUT_NAMES = ("predictions", "aux1", "aux2")
+
+# The block Grad-CAM weighs by default: the last block before pool4, 14x14 at a 224 input (7x7
+# after it is coarse, earlier blocks see less of the image).
+GRAD_CAM_LAYER = "inception_4e"
+
+# The four branches of an inception block in the order they are concatenated, by Table 1's column
+# of their output channels (the naive module's fourth branch is the unprojected pool).
+BRANCHES = ("#1x1", "#3x3", "#5x5", "pool proj")
+NAIVE_BRANCHES = ("#1x1", "#3x3", "#5x5", "pool")
+
+
+def branch_widths(naive=False):
+    """``{block name: (channels of each branch, in concatenation order)}`` for the nine blocks.
+
+    Read from :data:`TABLE_1`: ``(#1x1, #3x3, #5x5, pool proj)``; with ``naive=True`` (Figure
+    2(a)'s modules, the ``"naive"`` variant) the pool branch passes the block's whole input
+    through, so its width is the depth of the row before (``conv2``'s filters, or the previous
+    naive block's output).
+    """
+    widths, depth = {}, None
+    for row in TABLE_1:
+        if isinstance(row, Conv):
+            depth = row.filters
+        elif isinstance(row, Inception):
+            widths[row.name] = (row.n1x1, row.n3x3, row.n5x5, depth if naive else row.pool_proj)
+            depth = sum(widths[row.name])
+    return widths

@@ -19,7 +19,7 @@ import sys
 import typing
 
 from inception_keras import logs
-from inception_keras.architecture import VARIANTS
+from inception_keras.architecture import GRAD_CAM_LAYER, VARIANTS
 from inception_keras.benchmark.config import BenchmarkConfig
 from inception_keras.data_config import DataConfig
 from inception_keras.errors import UsageError
@@ -294,6 +294,34 @@ def _predict(args):
     for path, reason in result.errors.items():
         print(f"inception-keras predict: {path}: {reason}", file=sys.stderr)
     return 1 if result.errors else 0
+
+
+def _explain(args):
+    from inception_keras.explain import explain_files
+    from inception_keras.plots.explain import save_explanations
+
+    options = {"layer": args.layer} if args.layer is not None else {}
+    explained = explain_files(
+        args.model,
+        args.images,
+        target_class=args.target_class,
+        branches=args.branches,
+        **options,
+    )
+    top_k = {"top_k": args.top_k} if args.top_k is not None else {}
+    pictures, branches = save_explanations(explained, args.output, **top_k)
+    explanation, names = explained.explanation, explained.class_names
+    for i, (path, picture) in enumerate(zip(explained.paths, pictures)):
+        chosen = int(explanation.class_indices[i])
+        probability = explanation.probabilities[i, chosen]
+        print(f"{path}: {names[chosen]} {probability:.2%} -> {picture}")
+    if branches is not None:
+        print()
+        print(explanation.branches.format(names))
+        print(f"-> {branches}")
+    for path, reason in explained.errors.items():
+        print(f"inception-keras explain: {path}: {reason}", file=sys.stderr)
+    return 1 if explained.errors else 0
 
 
 def _benchmark(args):
@@ -578,6 +606,42 @@ def build_parser():
     predict.add_argument("--json", action="store_true", help="print JSON")
     _add_image_limits(predict, "a larger image is reported, never decoded")
     predict.set_defaults(func=_predict)
+
+    explain = command(
+        "explain",
+        help="Grad-CAM pictures of where the network looked, and each branch's share",
+        description="Draw where a .keras checkpoint looked to classify each image (Grad-CAM at "
+        "one layer, over the image as the model saw it: central crop, resized) into "
+        "OUTPUT/<name>_gradcam.png, and print each image's class and picture. --branches also "
+        "prints and draws (branches.png) each inception block's four branches' shares of the "
+        "decision, averaged over the images. Exported artefacts keep no gradients: give the "
+        "checkpoint they were exported from.",
+    )
+    explain.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    explain.add_argument("--model", required=True, help="a .keras checkpoint")
+    explain.add_argument(
+        "--layer",
+        help="the layer to explain at, by its paper name (inception_3a ... inception_5b, conv2, "
+        f"...; default {GRAD_CAM_LAYER})",
+    )
+    explain.add_argument(
+        "--class",
+        dest="target_class",
+        metavar="NAME|INDEX",
+        help="explain this class for every image (default: each image's predicted class)",
+    )
+    explain.add_argument(
+        "--top-k",
+        type=int,
+        help="how many of the most probable classes each picture lists (0: none)",
+    )
+    explain.add_argument(
+        "--branches",
+        action="store_true",
+        help="also each inception block's branch shares of the decision (table and branches.png)",
+    )
+    explain.add_argument("--output", required=True, metavar="DIR", help="folder for the pictures")
+    explain.set_defaults(func=_explain)
 
     benchmark = command(
         "benchmark",

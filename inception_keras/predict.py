@@ -123,12 +123,7 @@ def predict(
                 found[path.decode()] = Prediction(
                     path.decode(), ids.tolist(), [names[i] for i in ids], row[ids].tolist()
                 )
-        reasons = stats.reasons()
-        for path in stats.skipped_files():
-            errors[path] = reasons.get(path) or (
-                "cannot be read or decoded as an image "
-                f"({', '.join(data.IMAGE_EXTENSIONS)}); is it corrupt?"
-            )
+        errors.update(unreadable_files(stats))
     # Input order, for predictions and errors alike.
     order = {path: i for i, path in enumerate(map(os.fspath, images))}
     order.update({path: len(order) + i for i, path in enumerate(files) if path not in order})
@@ -138,3 +133,14 @@ def predict(
         predictions=[found[path] for path in dict.fromkeys(files) if path in found],
         errors=dict(sorted(errors.items(), key=lambda item: order.get(item[0], len(order)))),
     )
+
+
+def unreadable_files(stats):
+    """``{path: reason}`` for the files an image pipeline skipped (its ``DecodeStats``)."""
+    reasons = stats.reasons()
+    return {
+        path: reasons.get(path)
+        or f"cannot be read or decoded as an image ({', '.join(data.IMAGE_EXTENSIONS)}); is it "
+        "corrupt?"
+        for path in stats.skipped_files()
+    }

@@ -221,18 +221,30 @@ def _balanced_labels(rng: np.random.Generator, count: int) -> np.ndarray:
     return rng.permutation(np.arange(count) % len(CLASS_NAMES))
 
 
-def generate(split: str, count: int, image_size: int = 128, seed: int = 0) -> Iterator[tuple]:
+def generate(
+    split: str, count: int, image_size: int = 128, seed: int = 0, masks: bool = False
+) -> Iterator[tuple]:
     """Yields ``(image uint8 [S, S, 3], label int)`` for a fixed-size split.
 
     Deterministic in ``(split, seed)`` and independent of the chunking
-    caller; ``split`` picks the random stream (see :data:`STREAMS`).
+    caller; ``split`` picks the random stream (see :data:`STREAMS`). These
+    are the images the tfds builder stores, in its order.
+
+    With ``masks=True`` it yields ``(image, label, mask)``, the same images
+    with each figure's coverage mask (float32 [S, S] in [0, 1]; its edge is
+    anti-aliased over one pixel): ground truth for where a figure is, e.g.
+    to score a localisation method.
     """
     stream = STREAMS[split]
     labels = _balanced_labels(np.random.default_rng([seed, stream]), count)
     for chunk, start in enumerate(range(0, count, _CHUNK)):
         chunk_labels = labels[start : start + _CHUNK]
-        images = render(chunk_labels, np.random.default_rng([seed, stream, chunk + 1]), image_size)
-        yield from zip(images, chunk_labels.tolist())
+        rng = np.random.default_rng([seed, stream, chunk + 1])
+        if masks:
+            images, figure_masks = render(chunk_labels, rng, image_size, return_masks=True)
+            yield from zip(images, chunk_labels.tolist(), figure_masks)
+        else:
+            yield from zip(render(chunk_labels, rng, image_size), chunk_labels.tolist())
 
 
 def write_images(
