@@ -28,6 +28,6 @@ inception-keras predict runs/samples --model saved_models/googlenet/1/googlenet_
 
 echo
 echo "Quickstart finished in $((SECONDS / 60)) min $((SECONDS % 60)) s."
-echo "  checkpoints, history, TensorBoard logs: runs/quickstart/"
+echo "  checkpoints, history.csv, curves.png:   runs/quickstart/ (TensorBoard logs in logs/)"
 echo "  exported model (TF Serving version 1):  saved_models/googlenet/1/ (SavedModel, *.tflite, googlenet.onnx, manifest.json)"
 echo "  sample images:                          runs/samples/"
