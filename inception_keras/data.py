@@ -515,6 +515,52 @@ def image_files_dataset(
     return ds.batch(batch_size).prefetch(AUTOTUNE), stats
 
 
+def unreadable_files(stats: DecodeStats) -> dict[str, str]:
+    """``{path: reason}`` for the files an image pipeline skipped (its ``DecodeStats``)."""
+    reasons = stats.reasons()
+    return {
+        path: reasons.get(path)
+        or f"cannot be read or decoded as an image ({', '.join(IMAGE_EXTENSIONS)}); is it corrupt?"
+        for path in stats.skipped_files()
+    }
+
+
+class ImageFileBatches:
+    """Image files and folders, read as ``predict`` and ``explain`` read them: listed
+    (:func:`expand_image_paths`), then :func:`image_files_dataset`'s eval-preprocessed batches.
+
+    ``files`` lists the image files found, in input order; iterating yields ``(float32 numpy
+    [B, S, S, 3], [path, ...])`` batches. ``errors`` is ``{path: reason}`` for every path that is
+    not an image file and, once the batches have all been read, every file that could not be.
+    """
+
+    def __init__(
+        self,
+        images: Sequence[str],
+        image_size: int,
+        batch_size: int = 32,
+        crop_fraction: float = preprocessing.DEFAULT_CROP_FRACTION,
+        max_bytes: int = preprocessing.MAX_IMAGE_BYTES,
+        max_pixels: int = preprocessing.MAX_IMAGE_PIXELS,
+    ):
+        self.files, self.errors = expand_image_paths(images)
+        self._options = dict(
+            image_size=image_size,
+            batch_size=batch_size,
+            crop_fraction=crop_fraction,
+            max_bytes=max_bytes,
+            max_pixels=max_pixels,
+        )
+
+    def __iter__(self):
+        if not self.files:
+            return
+        dataset, stats = image_files_dataset(self.files, **self._options)
+        for batch, paths in dataset:
+            yield batch.numpy(), [path.decode() for path in paths.numpy()]
+        self.errors.update(unreadable_files(stats))
+
+
 def load_examples(
     config: DataConfig = DataConfig(),
 ) -> tuple[tf.data.Dataset, tuple[str, ...], DecodeStats]:

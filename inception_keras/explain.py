@@ -42,9 +42,7 @@ from inception_keras.architecture import (
 from inception_keras.errors import UsageError
 from inception_keras.export.runners import FORMAT_NAMES, artefact_format, load_runner
 from inception_keras.files import MANIFEST, json_field
-from inception_keras.image_files import expand_image_paths
 from inception_keras.model import inference_model
-from inception_keras.predict import unreadable_files
 
 DEFAULT_LAYER = GRAD_CAM_LAYER
 BLOCKS = tuple(row.name for row in TABLE_1 if isinstance(row, Inception))
@@ -531,21 +529,14 @@ def explain_files(
     size = network.input_shape[1]
     class_index = class_index_of(target_class, names)
     layer = _Head(network).feature_layer(layer)  # before reading any image
-    files, errors = expand_image_paths(images)
+    batches = data.ImageFileBatches(
+        images, size, batch_size, crop_fraction, max_image_bytes, max_image_pixels
+    )
     pixels, paths = [], []
-    if files:
-        dataset, stats = data.image_files_dataset(
-            files,
-            image_size=size,
-            batch_size=batch_size,
-            crop_fraction=crop_fraction,
-            max_bytes=max_image_bytes,
-            max_pixels=max_image_pixels,
-        )
-        for batch, batch_paths in dataset:
-            pixels.append(batch.numpy())
-            paths += [p.decode() for p in batch_paths.numpy()]
-        errors.update(unreadable_files(stats))
+    for batch, batch_paths in batches:
+        pixels.append(batch)
+        paths += batch_paths
+    errors = batches.errors
     explanation = None
     if pixels:
         explanation = explain(

@@ -17,7 +17,6 @@ import numpy as np
 from inception_keras import data, preprocessing
 from inception_keras.errors import UsageError
 from inception_keras.export.runners import load_runner
-from inception_keras.image_files import expand_image_paths
 
 
 @dataclasses.dataclass
@@ -105,25 +104,16 @@ def predict(
     if batch_size < 1:
         raise UsageError(f"`batch_size` must be at least 1, got {batch_size}.")
     names = getattr(runner, "class_names", None) or [str(i) for i in range(runner.num_classes)]
-    files, errors = expand_image_paths(images)
+    batches = data.ImageFileBatches(
+        images, size, batch_size, crop_fraction, max_image_bytes, max_image_pixels
+    )
     found = {}
-    if files:
-        dataset, stats = data.image_files_dataset(
-            files,
-            image_size=size,
-            batch_size=batch_size,
-            crop_fraction=crop_fraction,
-            max_bytes=max_image_bytes,
-            max_pixels=max_image_pixels,
-        )
-        for batch, paths in dataset:
-            probabilities = np.asarray(runner(batch.numpy()), dtype=np.float64)
-            top = np.argsort(-probabilities, axis=-1, kind="stable")[:, :top_k]
-            for path, ids, row in zip(paths.numpy(), top, probabilities):
-                found[path.decode()] = Prediction(
-                    path.decode(), ids.tolist(), [names[i] for i in ids], row[ids].tolist()
-                )
-        errors.update(unreadable_files(stats))
+    for batch, paths in batches:
+        probabilities = np.asarray(runner(batch), dtype=np.float64)
+        top = np.argsort(-probabilities, axis=-1, kind="stable")[:, :top_k]
+        for path, ids, row in zip(paths, top, probabilities):
+            found[path] = Prediction(path, ids.tolist(), [names[i] for i in ids], row[ids].tolist())
+    files, errors = batches.files, batches.errors
     # Input order, for predictions and errors alike.
     order = {path: i for i, path in enumerate(map(os.fspath, images))}
     order.update({path: len(order) + i for i, path in enumerate(files) if path not in order})
@@ -133,14 +123,3 @@ def predict(
         predictions=[found[path] for path in dict.fromkeys(files) if path in found],
         errors=dict(sorted(errors.items(), key=lambda item: order.get(item[0], len(order)))),
     )
-
-
-def unreadable_files(stats):
-    """``{path: reason}`` for the files an image pipeline skipped (its ``DecodeStats``)."""
-    reasons = stats.reasons()
-    return {
-        path: reasons.get(path)
-        or f"cannot be read or decoded as an image ({', '.join(data.IMAGE_EXTENSIONS)}); is it "
-        "corrupt?"
-        for path in stats.skipped_files()
-    }
