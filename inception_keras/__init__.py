@@ -24,6 +24,7 @@ _EXPORTS = {
     "TrainConfig": "run_config",
     "evaluate": "evaluation",
     "evaluate_model": "evaluation",
+    "extract_features": "features",
     "fit": "training",
     "load_data": "data",
     "multi_crop": "evaluation",

@@ -191,6 +191,10 @@ OUTPUT_NAMES = ("predictions", "aux1", "aux2")
 # after it is coarse, earlier blocks see less of the image).
 GRAD_CAM_LAYER = "inception_4e"
 
+# The layer `features` reads by default: the global average pool the classifier reads (1024
+# values per image).
+FEATURES_LAYER = "pool5"
+
 # The four branches of an inception block in the order they are concatenated, by Table 1's column
 # of their output channels (the naive module's fourth branch is the unprojected pool).
 BRANCHES = ("#1x1", "#3x3", "#5x5", "pool proj")

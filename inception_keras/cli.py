@@ -19,7 +19,7 @@ import sys
 import typing
 
 from inception_keras import logs
-from inception_keras.architecture import GRAD_CAM_LAYER, VARIANTS
+from inception_keras.architecture import FEATURES_LAYER, GRAD_CAM_LAYER, VARIANTS
 from inception_keras.benchmark.config import BenchmarkConfig
 from inception_keras.data_config import DataConfig
 from inception_keras.errors import UsageError
@@ -293,6 +293,38 @@ def _predict(args):
     print(json.dumps(result.to_json(), indent=2) if args.json else result.format())
     for path, reason in result.errors.items():
         print(f"inception-keras predict: {path}: {reason}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def _features(args):
+    from inception_keras.features import extract_features
+
+    # Options left out take the API's defaults.
+    given = {k: v for k, v in vars(args).items() if k in ("layer", "batch_size", "image_size")}
+    if "pooling" in vars(args):
+        given["pooling"] = None if args.pooling == "none" else args.pooling
+    terminal = sys.stderr.isatty()  # progress on a terminal; a log or a pipe gets the result only
+
+    def progress(rows, total):
+        print(f"\r{rows}/{total} images", end="", file=sys.stderr, flush=True)
+
+    try:
+        result = extract_features(
+            args.model,
+            args.images,
+            args.output,
+            overwrite=args.overwrite,
+            max_image_bytes=args.max_image_bytes,
+            max_image_pixels=args.max_image_pixels,
+            on_batch=progress if terminal else None,
+            **given,
+        )
+    finally:
+        if terminal:
+            print(file=sys.stderr)
+    print(result.format())
+    for path, reason in result.errors.items():
+        print(f"inception-keras features: {path}: {reason}", file=sys.stderr)
     return 1 if result.errors else 0
 
 
@@ -606,6 +638,57 @@ def build_parser():
     predict.add_argument("--json", action="store_true", help="print JSON")
     _add_image_limits(predict, "a larger image is reported, never decoded")
     predict.set_defaults(func=_predict)
+
+    features = command(
+        "features",
+        help="a layer's features of image files in a .npy, for scikit-learn or nearest neighbours",
+        description="Run a .keras checkpoint's main path over JPEG/PNG/BMP/GIF images (files or "
+        "folders) through the evaluation preprocessing and write one row per image to "
+        "PATH.npy (float32; by default pool5, the global average pool the classifier reads) and "
+        "the image files to PATH.csv in the same order, with columns path and class (the "
+        "sub-folder of a given folder the image is in). Images stream in batches: memory holds "
+        "one. Files that cannot be read get no row and are reported (exit status 1).",
+    )
+    features.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    features.add_argument(
+        "--model", required=True, metavar="CHECKPOINT.keras", help="a .keras checkpoint"
+    )
+    features.add_argument(
+        "--output", required=True, metavar="PATH.npy", help="the features file; PATH.csv beside it"
+    )
+    features.add_argument(
+        "--layer",
+        default=argparse.SUPPRESS,
+        metavar="NAME",
+        help="the layer by its paper name (inception_4e, inception_5b, conv2, ...; default "
+        f"{FEATURES_LAYER}, the global average pool the classifier reads)",
+    )
+    features.add_argument(
+        "--pooling",
+        choices=("avg", "max", "none"),
+        default=argparse.SUPPRESS,
+        help="how a layer's feature map becomes one vector per image: avg (the default, the mean "
+        "over height and width), max, or none to keep the whole map",
+    )
+    features.add_argument(
+        "--batch-size",
+        type=int,
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="images per forward pass, all that memory holds at once",
+    )
+    features.add_argument(
+        "--image-size",
+        type=int,
+        default=argparse.SUPPRESS,
+        metavar="PIXELS",
+        help="input size, only for a model whose input size is not fixed",
+    )
+    features.add_argument(
+        "--overwrite", action="store_true", help="replace an existing PATH.npy and PATH.csv"
+    )
+    _add_image_limits(features, "a larger image is reported, never decoded")
+    features.set_defaults(func=_features)
 
     explain = command(
         "explain",

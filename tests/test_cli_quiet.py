@@ -23,7 +23,19 @@ from inception_keras.recipes import PRESETS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-COMMANDS = ["summary", "train", "evaluate", "export", "convert", "verify", "predict", "benchmark"]
+COMMANDS = [
+    "summary",
+    "train",
+    "evaluate",
+    "plot",
+    "export",
+    "convert",
+    "verify",
+    "predict",
+    "features",
+    "explain",
+    "benchmark",
+]
 # Top-level packages --help must not import: TensorFlow and everything built on it.
 HEAVY = {
     "tensorflow",
@@ -84,6 +96,8 @@ def test_help_imports_no_tensorflow(command):
     modules = imported_modules(result.stderr)
     assert "inception_keras" in modules  # the log is read right: the package itself is there
     assert not modules & HEAVY, sorted(modules & HEAVY)
+    if not command:  # every command the parser has is in COMMANDS, so each one's --help is run
+        assert re.findall(r"^    (\w+)", result.stdout, re.M) == COMMANDS
 
 
 def test_version_is_the_installed_metadata_without_tensorflow():
