@@ -40,6 +40,27 @@ class DropLogs(keras.callbacks.Callback):
             (logs or {}).pop(key, None)
 
 
+class EpochLogs(keras.callbacks.Callback):
+    """Puts ``fixed`` values (e.g. ``{"phase": 2}``) into each epoch's logs, and gives the metrics
+    of a one-output model the names a three-output run logs (``top1`` ->
+    ``predictions_top1``, ``val_top1`` -> ``val_predictions_top1``), so that every run's
+    ``history.csv``, checkpoints and curves read alike. Placed before the callbacks that read
+    the logs."""
+
+    def __init__(self, fixed=None, prefix="predictions_", metrics=("top1", "top5")):
+        super().__init__()
+        self.fixed, self.prefix, self.metrics = dict(fixed or {}), prefix, metrics
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for name in self.metrics:
+            for key in (name, f"val_{name}"):
+                if key in logs:
+                    logs[key.replace(name, self.prefix + name)] = logs.pop(key)
+        logs.update(self.fixed)
+
+
 class Throughput(keras.callbacks.Callback):
     """Adds ``images_per_sec`` (training steps only, validation excluded) to each epoch's logs."""
 
@@ -122,15 +143,17 @@ class TrainingCurves(keras.callbacks.Callback):
 class RunCheckpoints(keras.callbacks.Callback):
     """``last.keras`` after every epoch, ``best.keras`` when validation top-1 improves, each
     written atomically, and ``best_score.json`` with the scores ``best.keras`` was saved with.
+    ``saved``: the model to write, if not the one being trained (which then updates its weights).
 
     Written by hand because Keras' ``ModelCheckpoint`` writes in place (a kill mid-save leaves a
     truncated file) and starts every process with no best score, so after a resume a worse epoch
     could replace ``best.keras``. Here the best score is read back from ``best_score.json``.
     """
 
-    def __init__(self, output_dir, monitor=BEST_MONITOR, ema=None):
+    def __init__(self, output_dir, monitor=BEST_MONITOR, ema=None, saved=None):
         super().__init__()
         self.output_dir, self.monitor, self.ema = output_dir, monitor, ema
+        self.saved = saved  # the model written, when not the one trained (a head on features)
 
     def on_train_begin(self, logs=None):
         self.best = best_scores(self.output_dir).get(self.monitor, -math.inf)
@@ -164,7 +187,7 @@ class RunCheckpoints(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         last = os.path.join(self.output_dir, LAST_CHECKPOINT)
-        _save_atomically(self.model, last)
+        _save_atomically(self.saved or self.model, last)
         score = logs.get(self.monitor)
         if score is not None and float(score) > self.best:
             # The same model as last.keras: copying its bytes is much quicker than saving again.

@@ -30,6 +30,7 @@ Typical use::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import zlib
 from collections.abc import Sequence
@@ -386,9 +387,16 @@ def _decoded(split: _Split, stats: DecodeStats, parallel_deterministic: bool) ->
     return ds.ignore_errors(log_warning=True)
 
 
-def _pipeline(split: _Split, config: DataConfig, stats: DecodeStats, training: bool, name: str):
+def _pipeline(
+    split: _Split,
+    config: DataConfig,
+    stats: DecodeStats,
+    training: bool,
+    name: str,
+    shuffle: bool | None = None,
+):
     seed = config.seed if config.deterministic else None
-    shuffle = training and split.finite
+    shuffle = training and split.finite if shuffle is None else shuffle
     ds = split.dataset
     if shuffle and not config.cache:
         # Shuffle keys/paths/bytes before decoding: a cheap buffer.
@@ -559,6 +567,78 @@ class ImageFileBatches:
         for batch, paths in dataset:
             yield batch.numpy(), [path.decode() for path in paths.numpy()]
         self.errors.update(unreadable_files(stats))
+
+
+@dataclasses.dataclass
+class Views:
+    """Result of :func:`load_views`: every training image in a fixed order, seen ``len(train)``
+    ways, and the validation images, each as batches of ``(float32 [B, S, S, 3], int32 [B])``.
+
+    ``train[0]`` is the evaluation crop (central crop); ``train[v]`` for ``v >= 1`` the training
+    augmentation with its own seed. ``fingerprint`` is a digest of what the images are: the
+    splits' example keys, labels and encoded bytes (file contents for folders), so a changed,
+    added or removed image changes it.
+    """
+
+    train: list[tf.data.Dataset]
+    validation: tf.data.Dataset | None
+    class_names: tuple[str, ...]
+    fingerprint: str
+    decode_stats: DecodeStats
+
+
+def load_views(config: DataConfig, views: int = 1) -> Views:
+    """The images of a source in a fixed order, for computing their features once
+    (:mod:`inception_keras.feature_cache`): the same sources, decoding, limits and transforms as
+    :func:`load_data`, without shuffling. Augmented views need ``config.augment``."""
+    if config.shapes_stream:
+        raise UsageError("an endless shapes_stream has no fixed set of images to cache.")
+    if views > 1 and config.augment is None:
+        raise UsageError(
+            f"{views} views of each image need augmentation: the views after the first are "
+            "augmented crops; turn augmentation on or use one view."
+        )
+    config = dataclasses.replace(config, deterministic=True)
+    config, train, validation, class_names, _ = _source(config)
+    stats = _stats(config, train, validation)
+    central = dataclasses.replace(config, augment=None)
+    pipelines = [_pipeline(train, central, stats, training=False, name="train")]
+    for view in range(1, views):
+        # One seed per view: view v is the same crops in every run, and differs from view w.
+        seeded = dataclasses.replace(config, seed=config.seed * 1000 + view)
+        pipelines.append(
+            _pipeline(train, seeded, stats, training=True, name="train", shuffle=False)
+        )
+    return Views(
+        train=pipelines,
+        validation=_pipeline(validation, central, stats, training=False, name="validation")
+        if validation
+        else None,
+        class_names=class_names,
+        fingerprint=_fingerprint_splits(train, validation),
+        decode_stats=stats,
+    )
+
+
+def _fingerprint_splits(*splits: _Split | None) -> str:
+    """SHA-256 of the splits' ``(key, label, image bytes)`` in order; a folder's images are
+    hashed from their files. Reading every file once costs far less than one pass of a network."""
+    digest = hashlib.sha256()
+    for split in splits:
+        digest.update(b"split" if split is not None else b"none")
+        if split is None:
+            continue
+        for key, payload, label in split.dataset.as_numpy_iterator():
+            digest.update(key + b"\0" + str(int(label)).encode() + b"\0")
+            if split.payload == "path":
+                try:
+                    with tf.io.gfile.GFile(payload.decode(), "rb") as f:
+                        digest.update(hashlib.sha256(f.read()).digest())
+                except (OSError, tf.errors.OpError) as error:  # skipped when decoding; still keys
+                    digest.update(repr(error).encode())
+            else:
+                digest.update(hashlib.sha256(np.asarray(payload).tobytes()).digest())
+    return digest.hexdigest()
 
 
 def load_examples(

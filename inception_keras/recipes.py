@@ -7,7 +7,7 @@ unset (``None``). A *preset* is a named run: values for any field of ``TrainConf
 --epochs 3``). Both are plain data, read by :func:`inception_keras.training.run_configs`.
 """
 
-RECIPES = ("paper", "modern")
+RECIPES = ("paper", "modern", "finetune")
 
 # Per-recipe defaults; any field left None in TrainConfig takes its recipe's value.
 RECIPE_DEFAULTS = {
@@ -25,6 +25,21 @@ RECIPE_DEFAULTS = {
         weight_decay=0.05,
         label_smoothing=0.1,
         warmup_epochs=1.0,
+    ),
+    # Fine-tuning pretrained weights in two phases (inception_keras.finetune), as Keras' "Transfer
+    # learning & fine-tuning" guide does: a new classifier on the frozen backbone's cached
+    # features at Adam's usual 1e-3, then the top blocks at a tenth of it. The weight decay is
+    # Keras' AdamW default.
+    "finetune": dict(
+        optimizer="adamw",
+        learning_rate=1e-3,
+        weight_decay=0.004,
+        label_smoothing=0.1,
+        warmup_epochs=0.0,
+        # The last stage, after the last max-pool: the most task-specific features (Yosinski et
+        # al., "How transferable are features in deep neural networks?", 2014), two of the nine
+        # blocks, and the cheapest to back-propagate through (7x7 maps at 224 px).
+        unfreeze_from="inception_5a",
     ),
 }
 

@@ -7,7 +7,7 @@ configuration built in Python cost no TensorFlow import.
 
 import dataclasses
 
-from inception_keras.architecture import AUX_LOSS_WEIGHT
+from inception_keras.architecture import AUX_LOSS_WEIGHT, TABLE_1
 from inception_keras.data_config import DataConfig
 from inception_keras.errors import UsageError
 from inception_keras.preprocessing_config import AugmentConfig
@@ -29,7 +29,10 @@ class TrainConfig:
             with ``weights``, the weights' variant.
         image_size: square input size in pixels.
         epochs: number of epochs.
-        recipe: ``"paper"`` or ``"modern"``.
+        recipe: ``"paper"``, ``"modern"`` or ``"finetune"`` (with ``weights``: a new classifier
+            trained on the frozen backbone's cached features for up to ``epochs`` epochs, then
+            the blocks from ``unfreeze_from`` on at a tenth of the learning rate for
+            ``finetune_epochs`` epochs; see :mod:`inception_keras.finetune`).
         optimizer: ``"sgd"`` (momentum) or ``"adamw"``; unset: the recipe's.
         learning_rate: initial (peak, with warm-up) learning rate; unset: the recipe's.
         momentum: SGD momentum (the paper: 0.9).
@@ -60,6 +63,15 @@ class TrainConfig:
         freeze_until: with ``weights``, keep this layer and every layer before it fixed, e.g.
             ``inception_5b`` (only the classifiers train) or ``inception_4e``; frozen BatchNorm
             layers run in inference mode.
+        unfreeze_from: ``finetune`` recipe: the first Table 1 layer trained in its second phase;
+            everything before it stays as ``weights`` has it, BatchNorm statistics included;
+            unset: the recipe's (``inception_5a``).
+        finetune_epochs: ``finetune`` recipe: epochs of the second phase (0: the first only).
+        feature_views: ``finetune`` recipe: views of each training image whose features are
+            cached for the first phase: the central crop, plus ``feature_views - 1`` augmented
+            crops (``augment``); each epoch draws one view per image.
+        patience: ``finetune`` recipe: the first phase stops after this many epochs without a
+            better validation top-1, and keeps its best.
         overwrite: replace a finished run in ``output_dir`` (otherwise refused, naming it); an
             interrupted run there resumes either way.
     """
@@ -88,6 +100,10 @@ class TrainConfig:
     seed: int = 0
     weights: str | None = None
     freeze_until: str | None = None
+    unfreeze_from: str | None = None
+    finetune_epochs: int = 5
+    feature_views: int = 1
+    patience: int = 3
     overwrite: bool = False
 
     def __post_init__(self):
@@ -124,8 +140,32 @@ class TrainConfig:
             raise UsageError(f"`learning_rate` must be > 0; got {self.learning_rate}.")
         if self.freeze_until and not self.weights:
             raise UsageError("`freeze_until` needs `weights` to start from.")
+        if self.recipe == "finetune":
+            self._check_finetune()
+        elif self.unfreeze_from is not None:
+            raise UsageError("`unfreeze_from` is the finetune recipe's: set recipe='finetune'.")
         if self.weights:
             self.variant = sources.weights_variant(self.weights)
+
+    def _check_finetune(self):
+        if not self.weights:
+            raise UsageError("the finetune recipe needs `weights` to start from.")
+        if self.freeze_until:
+            raise UsageError(
+                "the finetune recipe freezes by itself (the backbone, then everything before "
+                "`unfreeze_from`): leave `freeze_until` unset."
+            )
+        layers = [row.name for row in TABLE_1]
+        if self.unfreeze_from not in layers:
+            raise UsageError(
+                f"`unfreeze_from` must be a layer of Table 1 ({', '.join(layers)}); "
+                f"got {self.unfreeze_from!r}."
+            )
+        for name in ("finetune_epochs", "patience"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"`{name}` must be >= 0; got {getattr(self, name)}.")
+        if self.feature_views < 1:
+            raise UsageError(f"`feature_views` must be at least 1; got {self.feature_views}.")
 
 
 def run_configs(preset=None, config=None, data_config=None, **options):

@@ -227,6 +227,11 @@ def fit(
     they would have had before. TensorFlow's global seed has no getter to restore: it stays
     ``seed``.
     """
+    if config.recipe == "finetune":
+        raise UsageError(
+            "the finetune recipe reads its data twice (features once, then images): "
+            "run it with train(), which takes a DataConfig, not with fit()."
+        )
     strategy = strategy or tf.distribute.get_strategy()
     if steps_per_epoch is None:
         steps_per_epoch = config.steps_per_epoch
@@ -321,7 +326,7 @@ def fit(
     # Validation weights the aux heads 0 (training_targets): their always-zero losses are dropped
     # from the logs before the history, checkpoints, TensorBoard and the progress bar see them.
     unvalidated = tuple(f"val_{name}_loss" for name in OUTPUT_NAMES if name != "predictions")
-    with _validation_end_is_not_a_warning():
+    with validation_end_is_not_a_warning():
         model.fit(
             train_data,
             validation_data=validation.filter(lambda *_: True),
@@ -350,7 +355,7 @@ def fit(
     )
 
 
-def _validation_end_is_not_a_warning():
+def validation_end_is_not_a_warning():
     """Keras before 3.16 warns "Your input ran out of data; interrupting training" whenever a set
     of unknown length ends, which is how it learns that length (keras-team/keras#23360, fixed in
     3.16). ``fit`` hides the validation set's length on purpose, and its training stream never
@@ -434,6 +439,11 @@ def train(
     if steps_per_epoch is not None:
         options["steps_per_epoch"] = steps_per_epoch
     config, data_config = run_configs(preset, config, data_config, **options)
+    if config.recipe == "finetune":
+        # Built on this module (its run-folder checks and TrainResult): imported here, one way.
+        from inception_keras.finetune import fit_finetune
+
+        return fit_finetune(config, data_config, verbose, extra_callbacks)
     # A multi-worker strategy must exist before TensorFlow runs any operation: make it first.
     strategy = make_strategy(config.strategy)
     data = load_data(data_config)

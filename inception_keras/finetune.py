@@ -1,0 +1,268 @@
+"""The ``finetune`` recipe: pretrained weights adapted to new classes in two phases, as Keras'
+"Transfer learning & fine-tuning" guide and torchvision's fine-tuning tutorial do.
+
+1. **A new classifier on the frozen backbone.** The backbone's ``pool5`` features of every
+   training image (the central crop, plus ``feature_views - 1`` augmented crops) and validation
+   image are computed once and cached in the run's folder (:mod:`inception_keras.feature_cache`);
+   the classifier (``dropout`` -> ``fc``) trains on them for up to ``epochs`` epochs, stopping
+   after ``patience`` epochs without a better validation top-1 and keeping its best. An epoch
+   draws one view of each image. No aux heads: they would only see frozen features.
+2. **The top of the backbone, unfrozen.** From ``unfreeze_from`` on, the layers train with the
+   classifier on augmented images for ``finetune_epochs`` epochs, at a tenth of the learning rate
+   with a cosine decay; every layer before it keeps the pretrained weights, and its BatchNorm
+   layers their statistics (frozen layers run in inference mode).
+
+Both phases write one ``history.csv`` (with a ``phase`` column), one ``curves.png`` and one
+``best.keras`` (the whole classifier, without aux heads). A run killed during either phase resumes
+when run again: the first phase from its start on the cached features (a few seconds), the
+second from its last finished epoch (its backup holds the classifier of the first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import shutil
+import statistics
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from inception_keras import pretrained, training
+from inception_keras.architecture import FEATURES_LAYER, TABLE_1
+from inception_keras.callbacks import (
+    AtomicBackupAndRestore,
+    EpochHistory,
+    EpochLogs,
+    LearningRate,
+    RunCheckpoints,
+    Throughput,
+    TrainingCurves,
+    best_scores,
+    progress_verbosity,
+)
+from inception_keras.data import load_data
+from inception_keras.errors import UsageError
+from inception_keras.feature_cache import cached_features
+from inception_keras.files import (
+    BEST_CHECKPOINT,
+    BEST_MONITOR,
+    BEST_SCORE_FILE,
+    CURVES_FILE,
+    DATA_CONFIG_FILE,
+    HISTORY_FILE,
+    LAST_CHECKPOINT,
+    TRAIN_CONFIG_FILE,
+    read_history,
+    write_json,
+)
+from inception_keras.model import GoogLeNet
+from inception_keras.optimizers import FusedAdamW, FusedSGD
+from inception_keras.schedules import WarmupCosineDecay
+
+#: The second phase's learning rate, as a fraction of the first's.
+SECOND_PHASE_LR_FACTOR = 0.1
+BACKUP = "backup"
+
+
+def head_dataset(examples, labels, num_classes, batch_size, seed=None):
+    """Batches of ``(example, one-hot label)`` from ``examples`` ``[views, N, ...]``: with a
+    ``seed``, shuffled and one random view of each example per epoch; without, in order, view 0.
+
+    Used for the cached features; the same order comes out for any ``examples`` of the same
+    length, seed and views, which is what lets a test feed the frozen network the images the
+    cache was computed from, batch for batch.
+    """
+    examples = np.asarray(examples)
+    views, count = examples.shape[:2]
+    order = tf.data.Dataset.range(count)
+    if seed is None:
+        views, picks = 1, tf.data.Dataset.range(count)
+    else:
+        order = order.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+        picks = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    table = tf.constant(np.moveaxis(examples, 0, 1))  # [N, views, ...]
+    targets = tf.one_hot(tf.constant(labels, tf.int32), num_classes)
+
+    def pick(index, random):
+        view = tf.cast(random % views, tf.int32)
+        return tf.gather(table, index)[view], tf.gather(targets, index)
+
+    return tf.data.Dataset.zip((order, picks)).map(pick).batch(batch_size)
+
+
+def _optimizer(config, learning_rate):
+    if config.optimizer == "sgd":
+        return FusedSGD(learning_rate, momentum=config.momentum, weight_decay=config.weight_decay)
+    return FusedAdamW(learning_rate, weight_decay=config.weight_decay)
+
+
+def _compile(model, config, learning_rate):
+    model.compile(
+        optimizer=_optimizer(config, learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="top1"),
+            keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"),
+        ],
+        jit_compile=config.jit_compile,
+    )
+
+
+def classifier_head(model, feature_shape):
+    """A model from ``pool5`` features to the classifier's output, sharing ``model``'s layers
+    (``dropout``, ``fc``, ``predictions``): training it trains ``model``'s classifier."""
+    inputs = keras.Input(feature_shape, name="features")
+    x = inputs
+    for name in ("dropout", "fc", "predictions"):
+        x = model.get_layer(name)(x)
+    return keras.Model(inputs, x, name="classifier_head")
+
+
+def frozen_before(model, name):
+    """The layer just before Table 1's ``name`` that ``model`` has (``None`` for the first):
+    freezing it and what it depends on leaves ``name`` and everything after it trainable."""
+    layers = [row.name for row in TABLE_1]
+    present = {layer.name for layer in model.layers}
+    for previous in reversed(layers[: layers.index(name)]):
+        if previous in present:
+            return previous
+    return None
+
+
+def _phase_callbacks(config, batch_size, phase, saved=None):
+    out = config.output_dir
+    return [
+        EpochLogs({"phase": phase}),
+        keras.callbacks.TerminateOnNaN(),
+        Throughput(batch_size),
+        LearningRate(),
+        EpochHistory(os.path.join(out, HISTORY_FILE)),
+        TrainingCurves(out),
+    ], RunCheckpoints(out, saved=saved)
+
+
+def _train_head(model, cache, config, data_config, verbose, extra_callbacks):
+    """Phase 1: the classifier on the cached features; returns the epochs run."""
+    head = classifier_head(model, cache.train.shape[2:])
+    _compile(head, config, config.learning_rate)
+    num_classes, batch = len(cache.class_names), data_config.batch_size
+    train = head_dataset(cache.train, cache.train_labels, num_classes, batch, config.seed)
+    validation = head_dataset(cache.validation[None], cache.validation_labels, num_classes, batch)
+    callbacks, checkpoints = _phase_callbacks(config, batch, phase=1, saved=model)
+    stop = keras.callbacks.EarlyStopping(
+        BEST_MONITOR, mode="max", patience=config.patience, restore_best_weights=True
+    )
+    history = head.fit(
+        train.prefetch(tf.data.AUTOTUNE),
+        validation_data=validation,
+        epochs=config.epochs,
+        callbacks=callbacks + [checkpoints, stop, *extra_callbacks],
+        verbose=progress_verbosity(verbose),
+        shuffle=False,  # head_dataset shuffles; Keras ignores (and warns about) it for tf.data
+    )
+    return len(history.epoch)
+
+
+def _fine_tune_top(model, config, data_config, first_epoch, verbose, extra_callbacks):
+    """Phase 2: the layers from ``unfreeze_from`` on, with the classifier, on augmented images."""
+    frozen = frozen_before(model, config.unfreeze_from)
+    if frozen:
+        pretrained.freeze_until(model, frozen)
+    data = load_data(data_config)
+    num_classes = data.num_classes
+    batch = data_config.batch_size
+
+    def one_hot(images, labels):
+        return images, tf.one_hot(labels, num_classes)
+
+    steps = int(data.train.cardinality())
+    if steps <= 0:  # unknown: the set skips unreadable files
+        steps = math.ceil(data.train_examples / batch)
+    train = data.train.map(one_hot).repeat()
+    validation = data.validation.map(one_hot).filter(lambda *_: True)  # as training.fit does
+    schedule = WarmupCosineDecay(
+        config.learning_rate * SECOND_PHASE_LR_FACTOR,
+        decay_steps=config.finetune_epochs * steps,
+        warmup_steps=0,
+    )
+    _compile(model, config, schedule)
+    callbacks, checkpoints = _phase_callbacks(config, batch, phase=2)
+    backup = AtomicBackupAndRestore(os.path.join(config.output_dir, BACKUP))
+    with training.validation_end_is_not_a_warning():
+        model.fit(
+            train,
+            validation_data=validation,
+            initial_epoch=first_epoch,
+            epochs=first_epoch + config.finetune_epochs,
+            steps_per_epoch=steps,
+            # The history row comes before the backup, the checkpoints after: fit's order.
+            callbacks=callbacks + [backup, checkpoints, *extra_callbacks],
+            verbose=progress_verbosity(verbose),
+            shuffle=False,
+        )
+
+
+def fit_finetune(config, data_config, verbose="auto", extra_callbacks=()):
+    """Runs the ``finetune`` recipe (see the module's text) and returns a
+    :class:`~inception_keras.training.TrainResult`."""
+    if config.recipe != "finetune":
+        raise UsageError(f"fit_finetune runs the finetune recipe, not {config.recipe!r}.")
+    out = config.output_dir
+    phase_two_started = os.path.exists(os.path.join(out, BACKUP, "training_metadata.json"))
+    views_probe = load_data(dataclasses.replace(data_config, augment=None))
+    if views_probe.validation is None:
+        raise UsageError(
+            "training needs a validation set: set a validation split, folder or fraction."
+        )
+    num_classes, class_names = views_probe.num_classes, views_probe.class_names
+    resuming = training._check_output_dir(config, num_classes)
+
+    keras.utils.set_random_seed(config.seed)
+    model = GoogLeNet(
+        input_shape=(config.image_size, config.image_size, 3),
+        classes=num_classes,
+        variant=config.variant,
+    )
+    pretrained.initialize_from(model, config.weights)
+    backbone = keras.Model(model.input, model.get_layer(FEATURES_LAYER).output, name="backbone")
+
+    os.makedirs(os.path.join(out, BACKUP), exist_ok=True)  # marks the run unfinished until done
+    if not resuming:
+        for name in (HISTORY_FILE, CURVES_FILE, BEST_SCORE_FILE, BEST_CHECKPOINT, LAST_CHECKPOINT):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(out, name))
+    write_json(
+        os.path.join(out, TRAIN_CONFIG_FILE),
+        dict(dataclasses.asdict(config), num_classes=num_classes, class_names=list(class_names)),
+    )
+    write_json(os.path.join(out, DATA_CONFIG_FILE), dataclasses.asdict(data_config))
+
+    if phase_two_started:  # the backup holds the whole model, the first phase's classifier in it
+        history = read_history(os.path.join(out, HISTORY_FILE))
+        head_epochs = sum(1 for phase in history.get("phase", []) if phase == 1)
+    else:
+        cache = cached_features(backbone, data_config, out, config.feature_views, verbose=True)
+        print(f"Phase 1: the classifier on cached features ({cache.path}).")
+        head_epochs = _train_head(model, cache, config, data_config, verbose, extra_callbacks)
+    if config.finetune_epochs:
+        print(f"Phase 2: {config.unfreeze_from} and above, at a tenth of the learning rate.")
+        _fine_tune_top(model, config, data_config, head_epochs, verbose, extra_callbacks)
+    shutil.rmtree(os.path.join(out, BACKUP), ignore_errors=True)
+
+    history = read_history(os.path.join(out, HISTORY_FILE))
+    best = best_scores(out)
+    return training.TrainResult(
+        epochs=len(history["epoch"]),
+        best_val_top1=best["val_predictions_top1"],
+        best_val_top5=best["val_predictions_top5"],
+        images_per_sec=statistics.median(history["images_per_sec"]),
+        best_checkpoint=os.path.join(out, BEST_CHECKPOINT),
+        last_checkpoint=os.path.join(out, LAST_CHECKPOINT),
+        output_dir=out,
+        history=history,
+        model=model,
+    )
