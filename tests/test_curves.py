@@ -93,6 +93,30 @@ def test_curves_plot_exactly_the_histories_numbers():
     assert [ax.get_legend() is not None for ax in figure.axes] == [True, True, True, False]
 
 
+def test_a_two_phase_run_shades_its_second_phase_and_names_both():
+    """The finetune recipe's history: a ``phase`` column, 1 for three epochs, then 2 for two."""
+    history = {
+        "epoch": [0.0, 1.0, 2.0, 3.0, 4.0],
+        "loss": [2.0, 1.5, 1.25, 1.0, 0.875],
+        "predictions_top1": [0.25, 0.5, 0.625, 0.75, 0.875],
+        "val_predictions_top1": [0.375, 0.75, 0.75, 0.875, 0.875],
+        "phase": [1.0, 1.0, 1.0, 2.0, 2.0],
+    }
+    figure = plot_history(history)
+    for ax in figure.axes:
+        (span,) = ax.patches  # axvspan: a rectangle from x to x + width over the whole height
+        assert (span.get_x(), span.get_x() + span.get_width()) == (3.5, 5.5)
+    assert not any("phase" in str(lines) for lines in panels(figure).values())  # not a curve
+    top = figure.axes[0]
+    assert sorted((t.get_text().strip(), t.get_position()[0]) for t in top.texts) == [
+        ("phase 1", 0.5),
+        ("phase 2", 3.5),
+    ]
+    one_phase = plot_history(dict(history, phase=[1.0] * 5))
+    assert not any(ax.patches or ax.texts for ax in one_phase.axes)
+    assert not any(ax.patches or ax.texts for ax in plot_history(HISTORY).axes)
+
+
 def test_curves_leave_out_missing_and_all_zero_columns():
     history = {
         "epoch": [0.0, 1.0],

@@ -256,6 +256,51 @@ def test_two_phases_keep_the_frozen_layers_and_write_one_run(folders, source, tm
     assert "Computing" not in out_text and "Phase 1" in out_text
 
 
+class Interrupt(keras.callbacks.Callback):
+    """Stops the run with an exception at the end of the first epoch of ``phase``."""
+
+    def __init__(self, phase):
+        super().__init__()
+        self.phase = phase
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs.get("phase") == self.phase:
+            raise KeyboardInterrupt(f"interrupted in phase {self.phase}, epoch {epoch}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", [1, 2])
+def test_an_interrupted_run_resumes_with_its_cached_features(
+    folders, source, tmp_path, capsys, phase
+):
+    options = dict(
+        dataset=str(folders[0]),
+        validation_dir=str(folders[1]),
+        image_size=SIZE,
+        batch_size=16,
+        recipe="finetune",
+        weights=source,
+        epochs=2,
+        patience=5,
+        finetune_epochs=2,
+        output_dir=str(tmp_path / "run"),
+        verbose=0,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        ik.train(extra_callbacks=[Interrupt(phase)], **options)
+    assert (tmp_path / "run" / "backup").is_dir()
+    with pytest.raises(UsageError, match="interrupted run with different settings"):
+        ik.train(**dict(options, image_size=SIZE + 8))
+    capsys.readouterr()
+    result = ik.train(**options)
+    printed = capsys.readouterr().out
+    assert "Computing" not in printed  # the features of the first attempt
+    assert ("Phase 1" in printed) == (phase == 1)  # the second phase resumes from its backup
+    history = read_history(str(tmp_path / "run" / "history.csv"))
+    assert history["epoch"] == [0, 1, 2, 3] and history["phase"] == [1, 1, 2, 2]
+    assert result.epochs == 4 and not (tmp_path / "run" / "backup").exists()
+
+
 @pytest.mark.slow
 def test_pretrained_backbone_beats_random_weights(quickstart_run, folders, tmp_path, source):
     """The quickstart's model (shapes at 64 px) stands in for ImageNet weights: the recipe from

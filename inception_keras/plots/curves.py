@@ -24,6 +24,7 @@ from inception_keras.plots import new_figure, save_png
 
 MAIN_HEAD = "predictions"  # the classifier's output; aux heads add their own losses
 LEARNING_RATE = "learning_rate"  # the column the training run logs
+PHASE = "phase"  # the finetune recipe's: which of its two phases an epoch belongs to
 TOP_K = (1, 5)
 # Up to this many epochs each value gets a dot: a run of one epoch is a dot, not an empty panel.
 _DOTTED_EPOCHS = 30
@@ -203,6 +204,8 @@ def _draw(runs, title):
         if ylabel == "learning rate":
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     _mark_best(runs, axes, [ylabel for ylabel, _ in drawn], compare, x_of)
+    if not compare:
+        _mark_phases(*runs[0], axes, x_of)
     for ax in axes:  # a legend where it tells something: not for one run's learning rate
         if compare or len([line for line in ax.lines if not line.get_label().startswith("_")]) > 1:
             ax.legend(loc="best", fontsize="small", ncols=2 if compare else 1)
@@ -216,6 +219,30 @@ def _draw(runs, title):
     if title:
         figure.suptitle(title)
     return figure
+
+
+def _mark_phases(name, history, axes, x_of):
+    """A run of several phases (the ``finetune`` recipe's ``phase`` column): every phase after
+    the first shaded on each panel, and each phase named at its first epoch in the top panel."""
+    phases = [int(p) for p in history.get(PHASE, []) if math.isfinite(p)]
+    if len(set(phases)) < 2 or len(phases) != len(x_of[name]):
+        return
+    x = x_of[name]
+    for number in sorted(set(phases)):
+        epochs = [xi for xi, p in zip(x, phases) if p == number]
+        start, end = min(epochs) - 0.5, max(epochs) + 0.5
+        if number != phases[0]:
+            for ax in axes:
+                ax.axvspan(start, end, color="0.92", zorder=0)
+        axes[0].text(
+            start,
+            0.98,
+            f" phase {number}",
+            transform=axes[0].get_xaxis_transform(),
+            va="top",
+            fontsize="small",
+            color="0.3",
+        )
 
 
 def _mark_best(runs, axes, ylabels, compare, x_of):
