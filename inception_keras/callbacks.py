@@ -2,6 +2,7 @@
 curves, the resume backup and the checkpoints - each file written atomically, so a run killed at
 any moment resumes cleanly."""
 
+import contextlib
 import csv
 import math
 import os
@@ -11,6 +12,7 @@ import time
 
 import keras
 
+from inception_keras import logs
 from inception_keras.files import (
     BEST_CHECKPOINT,
     BEST_MONITOR,
@@ -271,3 +273,15 @@ def progress_verbosity(verbose="auto", stream=None):
     stream = sys.stdout if stream is None else stream
     isatty = getattr(stream, "isatty", None)  # replaced streams may lack it
     return 1 if isatty is not None and isatty() else 2
+
+
+def validation_end_is_not_a_warning():
+    """Keras before 3.16 warns "Your input ran out of data; interrupting training" whenever a set
+    of unknown length ends, which is how it learns that length (keras-team/keras#23360, fixed in
+    3.16). ``fit`` hides the validation set's length on purpose, and its training stream never
+    ends (steps per epoch, an endless stream), so in ``fit`` the warning only ever reports the
+    validation pass's normal end."""
+    major, minor = (int(part) for part in keras.__version__.split(".")[:2])
+    if (major, minor) >= (3, 16):
+        return contextlib.nullcontext()
+    return logs.ignoring_warnings(r"Your input ran out of data; interrupting training", UserWarning)

@@ -20,18 +20,16 @@ second from its last finished epoch (its backup holds the classifier of the firs
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
 import shutil
-import statistics
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from inception_keras import pretrained, training
+from inception_keras import pretrained
 from inception_keras.architecture import FEATURES_LAYER, TABLE_1
 from inception_keras.callbacks import (
     AtomicBackupAndRestore,
@@ -41,31 +39,24 @@ from inception_keras.callbacks import (
     RunCheckpoints,
     Throughput,
     TrainingCurves,
-    best_scores,
     progress_verbosity,
+    validation_end_is_not_a_warning,
 )
 from inception_keras.data import load_data
 from inception_keras.errors import UsageError
 from inception_keras.feature_cache import cached_features
 from inception_keras.files import (
-    BEST_CHECKPOINT,
     BEST_MONITOR,
-    BEST_SCORE_FILE,
-    CURVES_FILE,
-    DATA_CONFIG_FILE,
     HISTORY_FILE,
-    LAST_CHECKPOINT,
-    TRAIN_CONFIG_FILE,
     read_history,
-    write_json,
 )
 from inception_keras.model import GoogLeNet
 from inception_keras.optimizers import FusedAdamW, FusedSGD
+from inception_keras.run_folder import BACKUP, TrainResult, check_output_dir, prepare_run_folder
 from inception_keras.schedules import WarmupCosineDecay
 
 #: The second phase's learning rate, as a fraction of the first's.
 SECOND_PHASE_LR_FACTOR = 0.1
-BACKUP = "backup"
 
 
 def head_dataset(examples, labels, num_classes, batch_size, seed=None):
@@ -192,7 +183,7 @@ def _fine_tune_top(model, config, data_config, first_epoch, verbose, extra_callb
     _compile(model, config, schedule)
     callbacks, checkpoints = _phase_callbacks(config, batch, phase=2)
     backup = AtomicBackupAndRestore(os.path.join(config.output_dir, BACKUP))
-    with training.validation_end_is_not_a_warning():
+    with validation_end_is_not_a_warning():
         model.fit(
             train,
             validation_data=validation,
@@ -208,7 +199,7 @@ def _fine_tune_top(model, config, data_config, first_epoch, verbose, extra_callb
 
 def fit_finetune(config, data_config, verbose="auto", extra_callbacks=()):
     """Runs the ``finetune`` recipe (see the module's text) and returns a
-    :class:`~inception_keras.training.TrainResult`."""
+    :class:`~inception_keras.run_folder.TrainResult`."""
     if config.recipe != "finetune":
         raise UsageError(f"fit_finetune runs the finetune recipe, not {config.recipe!r}.")
     out = config.output_dir
@@ -219,7 +210,7 @@ def fit_finetune(config, data_config, verbose="auto", extra_callbacks=()):
             "training needs a validation set: set a validation split, folder or fraction."
         )
     num_classes, class_names = views_probe.num_classes, views_probe.class_names
-    resuming = training._check_output_dir(config, num_classes)
+    resuming = check_output_dir(config, num_classes)
 
     keras.utils.set_random_seed(config.seed)
     model = GoogLeNet(
@@ -230,16 +221,8 @@ def fit_finetune(config, data_config, verbose="auto", extra_callbacks=()):
     pretrained.initialize_from(model, config.weights)
     backbone = keras.Model(model.input, model.get_layer(FEATURES_LAYER).output, name="backbone")
 
+    prepare_run_folder(config, resuming, num_classes, class_names, data_config)
     os.makedirs(os.path.join(out, BACKUP), exist_ok=True)  # marks the run unfinished until done
-    if not resuming:
-        for name in (HISTORY_FILE, CURVES_FILE, BEST_SCORE_FILE, BEST_CHECKPOINT, LAST_CHECKPOINT):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(out, name))
-    write_json(
-        os.path.join(out, TRAIN_CONFIG_FILE),
-        dict(dataclasses.asdict(config), num_classes=num_classes, class_names=list(class_names)),
-    )
-    write_json(os.path.join(out, DATA_CONFIG_FILE), dataclasses.asdict(data_config))
 
     if phase_two_started:  # the backup holds the whole model, the first phase's classifier in it
         history = read_history(os.path.join(out, HISTORY_FILE))
@@ -253,16 +236,4 @@ def fit_finetune(config, data_config, verbose="auto", extra_callbacks=()):
         _fine_tune_top(model, config, data_config, head_epochs, verbose, extra_callbacks)
     shutil.rmtree(os.path.join(out, BACKUP), ignore_errors=True)
 
-    history = read_history(os.path.join(out, HISTORY_FILE))
-    best = best_scores(out)
-    return training.TrainResult(
-        epochs=len(history["epoch"]),
-        best_val_top1=best["val_predictions_top1"],
-        best_val_top5=best["val_predictions_top5"],
-        images_per_sec=statistics.median(history["images_per_sec"]),
-        best_checkpoint=os.path.join(out, BEST_CHECKPOINT),
-        last_checkpoint=os.path.join(out, LAST_CHECKPOINT),
-        output_dir=out,
-        history=history,
-        model=model,
-    )
+    return TrainResult.read(out, model)

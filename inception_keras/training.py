@@ -18,41 +18,35 @@ import functools
 import math
 import os
 import random
-import statistics
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from inception_keras import logs, pretrained
+from inception_keras import pretrained
 from inception_keras.callbacks import (  # noqa: F401 (re-exported: part of the training API)
     Throughput,
     best_scores,
     progress_verbosity,
     read_history,
     training_callbacks,
+    validation_end_is_not_a_warning,
 )
 from inception_keras.data import load_data
 from inception_keras.distribute import is_chief, make_strategy, with_auto_shard
 from inception_keras.errors import UsageError
-from inception_keras.files import (
-    BEST_CHECKPOINT,
-    BEST_SCORE_FILE,
-    CURVES_FILE,
-    DATA_CONFIG_FILE,
-    HISTORY_FILE,
-    LAST_CHECKPOINT,
-    TRAIN_CONFIG_FILE,
-    read_json,
-    remove_temporaries,
-    write_json,
-)
+from inception_keras.finetune import fit_finetune
 from inception_keras.model import OUTPUT_NAMES, GoogLeNet
 from inception_keras.optimizers import FusedAdamW, FusedSGD
 from inception_keras.run_config import (  # noqa: F401 (re-exported: part of the training API)
     PRECISIONS,
     TrainConfig,
     run_configs,
+)
+from inception_keras.run_folder import (  # noqa: F401 (re-exported: part of the training API)
+    TrainResult,
+    check_output_dir,
+    prepare_run_folder,
 )
 from inception_keras.schedules import WarmupCosineDecay
 
@@ -128,36 +122,6 @@ def training_targets(dataset, num_classes, validation=False):
         return images, targets, (ones, tf.zeros_like(ones), tf.zeros_like(ones))
 
     return dataset.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
-
-
-@dataclasses.dataclass
-class TrainResult:
-    """What a run produced, for the end-of-run summary."""
-
-    epochs: int
-    best_val_top1: float
-    best_val_top5: float
-    images_per_sec: float
-    best_checkpoint: str
-    last_checkpoint: str
-    output_dir: str
-    skipped_files: int = 0
-    history: dict = dataclasses.field(default_factory=dict)
-    model: keras.Model | None = None  # the trained three-output model (averaged weights)
-
-    def summary(self):
-        return "\n".join(
-            [
-                f"Trained {self.epochs} epochs; best validation top-1 {self.best_val_top1:.2%}, "
-                f"top-5 {self.best_val_top5:.2%}; {self.images_per_sec:.1f} images/s (training).",
-                f"Best checkpoint: {self.best_checkpoint}",
-                f"Last checkpoint: {self.last_checkpoint}",
-                f"Logs: {os.path.join(self.output_dir, HISTORY_FILE)} (drawn in "
-                f"{os.path.join(self.output_dir, CURVES_FILE)}), TensorBoard in "
-                f"{os.path.join(self.output_dir, 'logs')}",
-                f"Skipped unreadable files: {self.skipped_files}",
-            ]
-        )
 
 
 @contextlib.contextmanager
@@ -282,7 +246,7 @@ def fit(
         # Epochs of a fixed number of steps read one stream, so no epoch runs out of data.
         train_dataset = train_dataset.repeat()
 
-    resuming = _check_output_dir(config, num_classes)
+    resuming = check_output_dir(config, num_classes)
 
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
@@ -301,22 +265,7 @@ def fit(
         train_data = training_targets(train_dataset, num_classes)
         build_training_state(model, train_data)
 
-    os.makedirs(config.output_dir, exist_ok=True)
-    # What a killed run left half-written: never read, removed before this run writes its own.
-    remove_temporaries(config.output_dir, RUN_FILES)
-    remove_temporaries(os.path.join(config.output_dir, "backup"), BACKUP_FILES)
-    if not resuming:  # a fresh run, or one replacing a finished run (overwrite)
-        for name in (HISTORY_FILE, CURVES_FILE, BEST_SCORE_FILE, BEST_CHECKPOINT, LAST_CHECKPOINT):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(config.output_dir, name))
-    run_settings = dict(
-        dataclasses.asdict(config), num_classes=num_classes, class_names=list(class_names or [])
-    )
-    write_json(os.path.join(config.output_dir, TRAIN_CONFIG_FILE), run_settings)
-    if data_config is not None:  # export reads it back for int8 calibration images
-        write_json(
-            os.path.join(config.output_dir, DATA_CONFIG_FILE), dataclasses.asdict(data_config)
-        )
+    prepare_run_folder(config, resuming, num_classes, class_names, data_config)
 
     # The validation set's length is hidden from Keras: at the end of an evaluation of a set of
     # known length Keras starts a fresh iterator and drops it at the next evaluation, a training
@@ -339,84 +288,7 @@ def fit(
         )
     # The CSV log spans the whole run, epochs before a resume included; the best scores are
     # those best.keras was saved with.
-    history = read_history(os.path.join(config.output_dir, HISTORY_FILE))
-    best = best_scores(config.output_dir)
-    return TrainResult(
-        epochs=len(history["epoch"]),
-        best_val_top1=best["val_predictions_top1"],
-        best_val_top5=best["val_predictions_top5"],
-        # The median epoch: the first one also pays for tracing and compilation.
-        images_per_sec=statistics.median(history["images_per_sec"]),
-        best_checkpoint=os.path.join(config.output_dir, BEST_CHECKPOINT),
-        last_checkpoint=os.path.join(config.output_dir, LAST_CHECKPOINT),
-        output_dir=config.output_dir,
-        history=history,
-        model=model,
-    )
-
-
-def validation_end_is_not_a_warning():
-    """Keras before 3.16 warns "Your input ran out of data; interrupting training" whenever a set
-    of unknown length ends, which is how it learns that length (keras-team/keras#23360, fixed in
-    3.16). ``fit`` hides the validation set's length on purpose, and its training stream never
-    ends (steps per epoch, an endless stream), so in ``fit`` the warning only ever reports the
-    validation pass's normal end."""
-    major, minor = (int(part) for part in keras.__version__.split(".")[:2])
-    if (major, minor) >= (3, 16):
-        return contextlib.nullcontext()
-    return logs.ignoring_warnings(r"Your input ran out of data; interrupting training", UserWarning)
-
-
-RUN_FILES = (
-    BEST_CHECKPOINT,
-    LAST_CHECKPOINT,
-    BEST_SCORE_FILE,
-    HISTORY_FILE,
-    CURVES_FILE,
-    TRAIN_CONFIG_FILE,
-    DATA_CONFIG_FILE,
-)
-BACKUP_FILES = ("latest.weights.h5", "training_metadata.json")  # Keras' names in backup/
-
-# Settings that a resumed run must share with the interrupted one: its backup holds weights of
-# this shape, trained this way.
-_RESUME_FIELDS = ("variant", "image_size", "num_classes", "recipe", "optimizer", "epochs")
-
-
-def _check_output_dir(config, num_classes):
-    """Whether the run in ``config.output_dir`` resumes; refuses, before anything is written,
-    a directory it must not write into. An interrupted run (a resume backup in ``backup/``)
-    resumes; a finished one is replaced only with ``overwrite``."""
-    out = config.output_dir
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UsageError(f"`output_dir` {out!r} is a file, not a directory.")
-    parent = out if os.path.isdir(out) else os.path.dirname(os.path.abspath(out))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"`output_dir` {out!r}: no permission to write in {parent!r}.")
-    if os.path.isdir(os.path.join(out, "backup")):
-        previous = read_json(os.path.join(out, TRAIN_CONFIG_FILE)) or {}
-        now = dict(dataclasses.asdict(config), num_classes=num_classes)
-        changed = [f for f in _RESUME_FIELDS if f in previous and previous[f] != now[f]]
-        if changed:
-            raise UsageError(
-                f"`output_dir` {out!r} holds an interrupted run with different settings ("
-                + ", ".join(f"{f} {previous[f]!r}, now {now[f]!r}" for f in changed)
-                + "): rerun it with its settings to resume, or choose another output_dir."
-            )
-        return True
-    finished = [
-        name
-        for name in (BEST_CHECKPOINT, LAST_CHECKPOINT, HISTORY_FILE)
-        if os.path.exists(os.path.join(out, name))
-    ]
-    if finished and not config.overwrite:
-        raise UsageError(
-            f"`output_dir` {out!r} holds a finished run ({', '.join(finished)}): choose another "
-            "output_dir, or set overwrite (--overwrite) to replace it."
-        )
-    return False
+    return TrainResult.read(config.output_dir, model)
 
 
 def train(
@@ -440,9 +312,6 @@ def train(
         options["steps_per_epoch"] = steps_per_epoch
     config, data_config = run_configs(preset, config, data_config, **options)
     if config.recipe == "finetune":
-        # Built on this module (its run-folder checks and TrainResult): imported here, one way.
-        from inception_keras.finetune import fit_finetune
-
         return fit_finetune(config, data_config, verbose, extra_callbacks)
     # A multi-worker strategy must exist before TensorFlow runs any operation: make it first.
     strategy = make_strategy(config.strategy)

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Install the package with its test extra into .venv, check lint and formatting (ruff), and run
-# the test suite. Extra arguments go to pytest: ./scripts/test.sh -m "not slow" is the fast tier,
-# ./scripts/test.sh -k summary one test.
+# Install the package with its test extra into .venv, check lint and formatting (ruff) and the
+# import layers (import-linter, contract in pyproject.toml), and run the test suite. Extra
+# arguments go to pytest: ./scripts/test.sh -m "not slow" is the fast tier, ./scripts/test.sh -k
+# summary one test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh test
 ruff check .
 ruff format --check .
+lint-imports --no-cache
 python -m pytest "$@"
