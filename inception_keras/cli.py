@@ -18,7 +18,7 @@ import re
 import sys
 import typing
 
-from inception_keras import logs
+from inception_keras import defaults, logs
 from inception_keras.architecture import FEATURES_LAYER, GRAD_CAM_LAYER, VARIANTS
 from inception_keras.benchmark.config import BenchmarkConfig
 from inception_keras.data_config import DataConfig
@@ -408,12 +408,15 @@ def build_parser():
     summary.add_argument(
         "--input-size",
         type=int,
-        default=224,
+        default=defaults.INPUT_SIZE,
         metavar="PIXELS",
-        help="square input size (default 224, at least 32)",
+        help=f"square input size (default {defaults.INPUT_SIZE}, at least 32)",
     )
     summary.add_argument(
-        "--classes", type=int, default=1000, help="number of classes (default 1000)"
+        "--classes",
+        type=int,
+        default=defaults.IMAGENET_CLASSES,
+        help=f"number of classes (default {defaults.IMAGENET_CLASSES})",
     )
     summary.add_argument("--aux", action="store_true", help="include the two auxiliary classifiers")
     summary.add_argument(
@@ -470,9 +473,9 @@ def build_parser():
     evaluate.add_argument(
         "--eval-batch-size",
         type=int,
-        default=128,
+        default=defaults.EVAL_BATCH_SIZE,
         metavar="CROPS",
-        help="crops per forward pass (default 128)",
+        help=f"crops per forward pass (default {defaults.EVAL_BATCH_SIZE})",
     )
     add_dataclass_options(
         evaluate,
@@ -605,9 +608,17 @@ def build_parser():
         help="the model to compare with (default: the manifest's "
         "source checkpoint if it exists, else the SavedModel)",
     )
-    verify.add_argument("--max-images", type=int, default=512, help="images to run (default 512)")
     verify.add_argument(
-        "--latency-runs", type=int, default=20, help="timed batch-1 calls per artefact (default 20)"
+        "--max-images",
+        type=int,
+        default=defaults.VERIFY_IMAGES,
+        help=f"images to run (default {defaults.VERIFY_IMAGES})",
+    )
+    verify.add_argument(
+        "--latency-runs",
+        type=int,
+        default=defaults.LATENCY_RUNS,
+        help=f"timed batch-1 calls per artefact (default {defaults.LATENCY_RUNS})",
     )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     add_dataclass_options(verify, Tolerances)
@@ -627,8 +638,18 @@ def build_parser():
         required=True,
         help="a .keras checkpoint, a SavedModel version directory, a .tflite or an .onnx file",
     )
-    predict.add_argument("--top-k", type=int, default=5, help="classes per image (default 5)")
-    predict.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    predict.add_argument(
+        "--top-k",
+        type=int,
+        default=defaults.TOP_K,
+        help=f"classes per image (default {defaults.TOP_K})",
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults.IMAGE_BATCH_SIZE,
+        help=f"images per forward pass (default {defaults.IMAGE_BATCH_SIZE})",
+    )
     predict.add_argument(
         "--image-size",
         type=int,
@@ -665,7 +686,7 @@ def build_parser():
     )
     features.add_argument(
         "--pooling",
-        choices=("avg", "max", "none"),
+        choices=tuple(pooling or "none" for pooling in defaults.POOLINGS),
         default=argparse.SUPPRESS,
         help="how a layer's feature map becomes one vector per image: avg (the default, the mean "
         "over height and width), max, or none to keep the whole map",
@@ -675,7 +696,8 @@ def build_parser():
         type=int,
         default=argparse.SUPPRESS,
         metavar="N",
-        help="images per forward pass, all that memory holds at once",
+        help="images per forward pass, all that memory holds at once (default "
+        f"{defaults.IMAGE_BATCH_SIZE})",
     )
     features.add_argument(
         "--image-size",

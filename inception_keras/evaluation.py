@@ -36,6 +36,7 @@ import tensorflow as tf
 from inception_keras import preprocessing
 from inception_keras.confusion import confused_pairs, confusion_matrix
 from inception_keras.data import DataConfig, load_examples
+from inception_keras.defaults import EVAL_BATCH_SIZE
 from inception_keras.deprecation import renamed_arguments
 from inception_keras.errors import UsageError
 from inception_keras.export.runners import load_runner
@@ -374,7 +375,7 @@ def evaluate(
     examples,
     crops=1,
     input_size=REFERENCE_INPUT_SIZE,
-    batch_size=128,
+    batch_size=EVAL_BATCH_SIZE,
     top_k=(1, 5),
     crop_fraction=DEFAULT_CROP_FRACTION,
     from_logits=False,
@@ -471,7 +472,7 @@ def evaluate_model(
     model,
     examples,
     crops=1,
-    batch_size=128,
+    batch_size=EVAL_BATCH_SIZE,
     top_k=(1, 5),
     crop_fraction=DEFAULT_CROP_FRACTION,
     input_size=None,
@@ -508,7 +509,12 @@ def evaluate_model(
 
 
 def evaluate_dataset(
-    model, data_config=DataConfig(), crops=1, batch_size=128, top_k=(1, 5), confusion=None
+    model,
+    data_config=DataConfig(),
+    crops=1,
+    batch_size=EVAL_BATCH_SIZE,
+    top_k=(1, 5),
+    confusion=None,
 ):
     """Scores a saved model on a data set's validation part: ``inception-keras evaluate``.
 

@@ -39,6 +39,7 @@ from inception_keras.architecture import (
     Inception,
     branch_widths,
 )
+from inception_keras.defaults import IMAGE_BATCH_SIZE
 from inception_keras.errors import UsageError
 from inception_keras.export.runners import FORMAT_NAMES, artefact_format, load_runner
 from inception_keras.files import MANIFEST, json_field
@@ -145,7 +146,7 @@ class Explanation:
         return [[(int(c), float(p[c])) for c in row] for row, p in zip(order, self.probabilities)]
 
 
-def grad_cam(model, images, class_index=None, layer=DEFAULT_LAYER, batch_size=32):
+def grad_cam(model, images, class_index=None, layer=DEFAULT_LAYER, batch_size=IMAGE_BATCH_SIZE):
     """Grad-CAM heat maps: where ``model`` looked for a class, one map per image.
 
     Args:
@@ -170,7 +171,14 @@ def grad_cam(model, images, class_index=None, layer=DEFAULT_LAYER, batch_size=32
     return explain(model, images, class_index, layer, batch_size=batch_size).heatmaps
 
 
-def explain(model, images, class_index=None, layer=DEFAULT_LAYER, branches=False, batch_size=32):
+def explain(
+    model,
+    images,
+    class_index=None,
+    layer=DEFAULT_LAYER,
+    branches=False,
+    batch_size=IMAGE_BATCH_SIZE,
+):
     """Grad-CAM maps, probabilities and the explained classes, from one pass over the images.
 
     Arguments as for :func:`grad_cam`; ``branches=True`` also computes the
@@ -204,7 +212,7 @@ def explain(model, images, class_index=None, layer=DEFAULT_LAYER, branches=False
     )
 
 
-def branch_attribution(model, images, class_index=None, batch_size=32):
+def branch_attribution(model, images, class_index=None, batch_size=IMAGE_BATCH_SIZE):
     """Each inception block's four branches' shares of the attribution to a class's logit.
 
     For each of the nine blocks, with A its (concatenated) output and z the class's logit, each
@@ -253,7 +261,7 @@ class _Head:
             )
         # The main head alone (aux heads play no part in its logits), in float32 whatever the
         # policy it was built under: a bfloat16 copy would give gradients to 2-3 digits.
-        main = inference_model(keras.Model(model.inputs, output.output, name=model.name))
+        main = inference_model(keras.Model(model.input, output.output, name=model.name))
         self.model, output = main, main.get_layer(output.name)
         activation = output.get_config().get("activation")
         if isinstance(output, keras.layers.Softmax) or (
@@ -320,7 +328,7 @@ class _Head:
         if model is None:
             outputs = [self.model.get_layer(name).output for name in layers]
             scores = self.logits if self.scores is None else self.scores
-            model = keras.Model(self.model.inputs, [*outputs, self.logits, scores])
+            model = keras.Model(self.model.input, [*outputs, self.logits, scores])
             self._models[tuple(layers)] = model
         with tf.GradientTape() as tape:
             # The input is watched so that frozen models (no trainable weights) record too.
@@ -503,7 +511,7 @@ def explain_files(
     layer=DEFAULT_LAYER,
     target_class=None,
     branches=False,
-    batch_size=32,
+    batch_size=IMAGE_BATCH_SIZE,
     crop_fraction=preprocessing.DEFAULT_CROP_FRACTION,
     max_image_bytes=preprocessing.MAX_IMAGE_BYTES,
     max_image_pixels=preprocessing.MAX_IMAGE_PIXELS,

@@ -20,7 +20,7 @@ import os
 import keras
 import numpy as np
 
-from inception_keras import data, preprocessing
+from inception_keras import data, defaults, preprocessing
 from inception_keras.architecture import FEATURES_LAYER, TABLE_1
 from inception_keras.errors import UsageError
 from inception_keras.files import atomic_output
@@ -30,8 +30,8 @@ from inception_keras.model import feature_model, inference_model
 #: The layer read when none is named: the global average pool before dropout and ``fc``.
 DEFAULT_LAYER = FEATURES_LAYER
 #: How a layer with a spatial output becomes one vector per image; ``None`` keeps the whole map.
-POOLINGS = ("avg", "max", None)
-DEFAULT_BATCH_SIZE = 32
+POOLINGS = defaults.POOLINGS
+DEFAULT_BATCH_SIZE = defaults.IMAGE_BATCH_SIZE
 CSV_COLUMNS = ("path", "class")
 # Named when a layer name is wrong: Table 1's rows, then the pool the classifier reads.
 _PAPER_LAYERS = tuple(row.name for row in TABLE_1) + (DEFAULT_LAYER,)
@@ -237,7 +237,7 @@ def _extractor(network, name, pooling):
     if len(output.shape) == 4 and pooling is not None:
         pool = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
         output = pool[pooling](name=f"{name}_{pooling}_pool")(output)
-    return keras.Model(network.inputs, output, name=f"{network.name}_features")
+    return keras.Model(network.input, output, name=f"{network.name}_features")
 
 
 def _list_images(paths):

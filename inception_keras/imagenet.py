@@ -38,12 +38,13 @@ import re
 
 import numpy as np
 
+from inception_keras.defaults import IMAGENET_CLASSES
 from inception_keras.errors import UsageError
 
 LABELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet_labels.txt")
 """Path of the shipped ``wnid<TAB>lemmas`` file (1000 lines, class-index order)."""
 
-NUM_CLASSES = 1000
+NUM_CLASSES = IMAGENET_CLASSES
 
 # WordNet ids whose first lemma is shared with another class (case ignored) -> their short name.
 _QUALIFIED_NAMES = {

@@ -38,6 +38,7 @@ from inception_keras.architecture import (  # noqa: F401 (re-exported: the model
     Variant,
     get_variant,
 )
+from inception_keras.defaults import IMAGENET_CLASSES, INPUT_SIZE
 from inception_keras.deprecation import renamed_arguments
 from inception_keras.errors import UsageError
 from inception_keras.layers import BatchNormalization, Conv2D, LocalResponseNormalization
@@ -45,7 +46,7 @@ from inception_keras.layers import BatchNormalization, Conv2D, LocalResponseNorm
 # With "same" padding every stage halves the size (rounding up), so any input works in principle;
 # below 32 pixels the last stages see a single pixel and the network stops making sense.
 MIN_INPUT_SIZE = 32
-DEFAULT_INPUT_SIZE = 224
+DEFAULT_INPUT_SIZE = INPUT_SIZE
 
 
 def conv_unit(x, filters, kernel, stride=1, *, name, variant="paper", batch_norm=None):
@@ -222,7 +223,7 @@ def GoogLeNet(
     input_tensor=None,
     input_shape=None,
     pooling=None,
-    classes=1000,
+    classes=IMAGENET_CLASSES,
     classifier_activation="softmax",
     include_aux=False,
     variant="paper",
@@ -415,4 +416,4 @@ def feature_model(model, end_points):
     unknown = [n for n in end_points if n not in names]
     if unknown:
         raise UsageError(f"`end_points` {unknown} are not layers of {model.name!r}.")
-    return keras.Model(model.inputs, {n: model.get_layer(n).output for n in end_points})
+    return keras.Model(model.input, {n: model.get_layer(n).output for n in end_points})

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from inception_keras import data, preprocessing
+from inception_keras.defaults import IMAGE_BATCH_SIZE, TOP_K
 from inception_keras.errors import UsageError
 from inception_keras.export.runners import load_runner
 
@@ -70,8 +71,8 @@ class Predictions:
 def predict(
     model,
     images,
-    top_k=5,
-    batch_size=32,
+    top_k=TOP_K,
+    batch_size=IMAGE_BATCH_SIZE,
     image_size=None,
     crop_fraction=preprocessing.DEFAULT_CROP_FRACTION,
     max_image_bytes=preprocessing.MAX_IMAGE_BYTES,

@@ -17,6 +17,7 @@ epochs after the first; the figures go to ``OUTPUT/finetune.json``.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import time
 
@@ -71,6 +72,8 @@ def write_folder(root, count, size, seed=0):
 
 
 def run(name, output, target, **options):
+    # A fresh run each time: a folder left by an interrupted measurement would resume.
+    shutil.rmtree(os.path.join(output, name), ignore_errors=True)
     clock = EpochClock(time.perf_counter())
     result = ik.train(
         output_dir=os.path.join(output, name),

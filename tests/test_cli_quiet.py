@@ -354,3 +354,54 @@ def test_the_quickstart_log_holds_no_noise(quickstart_run):
     lines = re.findall(r"^(\d+)/(\d+) - .* val_loss: .* val_predictions_top1: [\d.]+", log, re.M)
     assert len(lines) == epochs
     assert all(done == total for done, total in lines)  # every epoch ran all its steps
+
+
+def _option_default(parser, command, option):
+    """The default the parser holds for ``--option`` of ``command``."""
+    sub = next(a for a in parser._subparsers._group_actions if command in a.choices)
+    action = next(a for a in sub.choices[command]._actions if option in a.option_strings)
+    return action.default, action.choices
+
+
+@pytest.mark.parametrize(
+    "command, option, function, parameter",
+    [
+        ("summary", "--input-size", "inception_keras.model:GoogLeNet", None),
+        ("summary", "--classes", "inception_keras.model:GoogLeNet", "classes"),
+        (
+            "evaluate",
+            "--eval-batch-size",
+            "inception_keras.evaluation:evaluate_dataset",
+            "batch_size",
+        ),
+        ("verify", "--max-images", "inception_keras.export.verify:verify", "max_images"),
+        ("verify", "--latency-runs", "inception_keras.export.verify:verify", "latency_runs"),
+        ("predict", "--top-k", "inception_keras.predict:predict", "top_k"),
+        ("predict", "--batch-size", "inception_keras.predict:predict", "batch_size"),
+    ],
+)
+def test_command_line_defaults_are_the_apis(command, option, function, parameter):
+    """The command line shows the API's own defaults (read here from the functions' signatures)."""
+    import importlib
+    import inspect
+
+    from inception_keras.cli import build_parser
+
+    module, name = function.split(":")
+    api = getattr(importlib.import_module(module), name)
+    default, _ = _option_default(build_parser(), command, option)
+    if parameter is None:  # the input size: GoogLeNet's default input shape, (224, 224, 3)
+        import keras
+
+        assert (default, default, 3) == tuple(api(weights=None).input_shape[1:])
+        keras.backend.clear_session()
+    else:
+        assert default == inspect.signature(api).parameters[parameter].default
+
+
+def test_features_pooling_choices_are_the_apis():
+    from inception_keras import features
+    from inception_keras.cli import build_parser
+
+    _, choices = _option_default(build_parser(), "features", "--pooling")
+    assert [None if c == "none" else c for c in choices] == list(features.POOLINGS)

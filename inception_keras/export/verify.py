@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from inception_keras import data, preprocessing, shapes
+from inception_keras.defaults import LATENCY_RUNS, VERIFY_IMAGES
 from inception_keras.errors import UsageError
 from inception_keras.export.config import QUANTIZATIONS, Tolerances
 from inception_keras.export.runners import (
@@ -279,8 +280,8 @@ def verify(
     images=None,
     data_config=None,
     reference=None,
-    max_images=512,
-    latency_runs=20,
+    max_images=VERIFY_IMAGES,
+    latency_runs=LATENCY_RUNS,
     tolerances=Tolerances(),
 ):
     """Verifies every artefact of an export version directory.

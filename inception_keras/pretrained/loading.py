@@ -256,6 +256,6 @@ def _ancestors(model, name):
         ) from None
     return [
         layer
-        for layer in keras.Model(model.inputs, output).layers
+        for layer in keras.Model(model.input, output).layers
         if not isinstance(layer, keras.layers.InputLayer)
     ]

@@ -12,10 +12,11 @@ import json
 import os
 import zipfile
 
+from inception_keras import defaults
 from inception_keras.errors import UsageError
 from inception_keras.pretrained.presets import IMAGENET, PRESETS
 
-IMAGENET_CLASSES = 1000
+IMAGENET_CLASSES = defaults.IMAGENET_CLASSES
 
 
 class WeightsError(UsageError):
