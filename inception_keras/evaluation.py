@@ -39,13 +39,13 @@ from inception_keras.data import DataConfig, load_examples
 from inception_keras.defaults import EVAL_BATCH_SIZE
 from inception_keras.deprecation import renamed_arguments
 from inception_keras.errors import UsageError
-from inception_keras.export.runners import load_runner
 from inception_keras.model import inference_model
 from inception_keras.plots.confusion import confusion_paths, save_confusion
 from inception_keras.preprocessing_config import (  # noqa: F401 (re-exported)
     CROP_SCHEMES,
     DEFAULT_CROP_FRACTION,
 )
+from inception_keras.runners import load_runner
 
 # The paper's sizes are given for a 224 input; other input sizes scale them proportionally.
 REFERENCE_INPUT_SIZE = 224
@@ -520,7 +520,7 @@ def evaluate_dataset(
 
     Args:
         model: a ``.keras`` checkpoint, an exported SavedModel version directory, a ``.tflite``
-            or an ``.onnx`` file (see :func:`inception_keras.export.runners.load_runner`).
+            or an ``.onnx`` file (see :func:`inception_keras.runners.load_runner`).
         data_config: the data (a :class:`~inception_keras.data.DataConfig`); its validation part
             is scored (``validation_split="test"`` for a tfds test split) with its
             ``crop_fraction`` for single-crop evaluation. Its class count must be the model's.

@@ -41,9 +41,9 @@ from inception_keras.architecture import (
 )
 from inception_keras.defaults import IMAGE_BATCH_SIZE
 from inception_keras.errors import UsageError
-from inception_keras.export.runners import FORMAT_NAMES, artefact_format, load_runner
 from inception_keras.files import MANIFEST, json_field
 from inception_keras.model import inference_model
+from inception_keras.runners import FORMAT_NAMES, artefact_format, load_runner
 
 DEFAULT_LAYER = GRAD_CAM_LAYER
 BLOCKS = tuple(row.name for row in TABLE_1 if isinstance(row, Inception))

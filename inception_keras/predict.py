@@ -3,7 +3,7 @@ directory, a ``.tflite`` or an ``.onnx`` file.
 
 Images go through :func:`inception_keras.data.image_files_dataset` - the evaluation preprocessing
 that ``evaluate``, ``verify`` and the SavedModel's bytes signature share - and the artefact runs in
-its own runtime (:func:`inception_keras.export.runners.load_runner`). A file that cannot be read
+its own runtime (:func:`inception_keras.runners.load_runner`). A file that cannot be read
 or decoded is reported in :attr:`Predictions.errors` and the others are still predicted.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 from inception_keras import data, preprocessing
 from inception_keras.defaults import IMAGE_BATCH_SIZE, TOP_K
 from inception_keras.errors import UsageError
-from inception_keras.export.runners import load_runner
+from inception_keras.runners import load_runner
 
 
 @dataclasses.dataclass
@@ -81,7 +81,7 @@ def predict(
     """Predicts the top-k classes of image files.
 
     Args:
-        model: a path to any artefact (see :func:`inception_keras.export.runners.load_runner`) or
+        model: a path to any artefact (see :func:`inception_keras.runners.load_runner`) or
             a runner already loaded.
         images: image file paths (JPEG, PNG, BMP, GIF) and/or directories of them.
         top_k: classes reported per image (capped at the number of classes).

@@ -5,8 +5,7 @@ Runtime session options, TFLite threads and XNNPACK, TF threads, TF's CPU kernel
 import os
 
 from inception_keras.benchmark.measure import inference_timings, train_throughput_in_subprocess
-from inception_keras.export.onnx import OnnxRunner
-from inception_keras.export.tflite import TFLiteRunner
+from inception_keras.runners import OnnxRunner, TFLiteRunner
 from inception_keras.runtime import ONEDNN_VARIABLE
 
 

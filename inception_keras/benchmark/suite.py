@@ -53,8 +53,8 @@ from inception_keras.benchmark.measure import (
 from inception_keras.benchmark.peer import load_peer, run_peer
 from inception_keras.benchmark.report import BenchmarkReport, targets
 from inception_keras.benchmark.settings import settings_rows
-from inception_keras.export.runners import load_runner
 from inception_keras.model import GoogLeNet, inference_model
+from inception_keras.runners import load_runner
 
 
 def run(config=None, log=print):

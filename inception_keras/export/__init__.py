@@ -1,7 +1,7 @@
 """Exporters: the inference model (aux heads stripped, averaged weights, softmax out, raw RGB pixels
 in [0, 255] in) as a SavedModel for TF Serving, TFLite models for LiteRT, and an ONNX model for ONNX
-Runtime. One module per format (``saved_model``, ``tflite``, ``onnx``); each also provides a runner
-that loads its artefact in the runtime that will serve it (:mod:`~inception_keras.export.runners`).
+Runtime. One module per format (``saved_model``, ``tflite``, ``onnx``); the runners that load each
+artefact in the runtime that will serve it are :mod:`inception_keras.runners`.
 
 :func:`export` (:mod:`~inception_keras.export.versioned`) writes every format into one TF Serving
 version directory ``base_dir/<name>/<version>/`` with a ``manifest.json``;

@@ -47,9 +47,9 @@ from inception_keras.errors import UsageError
 from inception_keras.export.serving import INPUT_NAME, OUTPUT_NAME, SERVING_DEFAULT
 from inception_keras.files import CLASS_NAMES_ASSET
 from inception_keras.model import inference_model
+from inception_keras.runners.names import BYTES_INPUT, SERVING_BYTES
+from inception_keras.runners.saved_model import SavedModelRunner  # noqa: F401 (importable here too)
 
-SERVING_BYTES = "serving_bytes"
-BYTES_INPUT = "image_bytes"  # must end in "_bytes" for TF Serving's REST base64 decoding
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # TF Serving loads only all-digit directory names, so anything starting with "." is invisible to it.
 # A scratch folder is named after its owner, ".tmp-export-<host>-<pid>-<random>", so the next export
@@ -438,27 +438,3 @@ def _rename_exclusive(source, target):
             return False
         raise
     return True
-
-
-class SavedModelRunner:
-    """Loads an exported version with ``tf.saved_model.load`` and calls its signatures.
-
-    ``runner(images)`` maps float32 ``[B, H, W, 3]`` raw RGB to probabilities ``[B, classes]``;
-    ``runner.predict_bytes([jpeg_or_png_bytes, ...])`` does the same from encoded images.
-    """
-
-    def __init__(self, path):
-        self.path = os.fspath(path)
-        self._loaded = tf.saved_model.load(self.path)
-        self._images = self._loaded.signatures[SERVING_DEFAULT]
-        self._bytes = self._loaded.signatures[SERVING_BYTES]
-        self.input_shape = tuple(self._images.structured_input_signature[1][INPUT_NAME].shape)
-        self.num_classes = int(self._images.structured_outputs[OUTPUT_NAME].shape[-1])
-
-    def __call__(self, images):
-        images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
-        return self._images(**{INPUT_NAME: images})[OUTPUT_NAME].numpy()
-
-    def predict_bytes(self, encoded_images):
-        encoded = tf.constant(list(encoded_images), dtype=tf.string)
-        return self._bytes(**{BYTES_INPUT: encoded})[OUTPUT_NAME].numpy()

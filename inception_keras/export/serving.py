@@ -8,10 +8,11 @@ import tensorflow as tf
 
 from inception_keras.errors import UsageError
 from inception_keras.model import inference_model
-
-INPUT_NAME = "images"
-OUTPUT_NAME = "probabilities"
-SERVING_DEFAULT = "serving_default"  # TF Serving's default signature key
+from inception_keras.runners.names import (  # noqa: F401 (re-exported: the exporters' names)
+    INPUT_NAME,
+    OUTPUT_NAME,
+    SERVING_DEFAULT,
+)
 
 
 def serving_endpoint(model):

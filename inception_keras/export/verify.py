@@ -22,15 +22,15 @@ from inception_keras import data, preprocessing, shapes
 from inception_keras.defaults import LATENCY_RUNS, VERIFY_IMAGES
 from inception_keras.errors import UsageError
 from inception_keras.export.config import QUANTIZATIONS, Tolerances
-from inception_keras.export.runners import (
+from inception_keras.export.versioned import file_hashes, run_data_config
+from inception_keras.files import MANIFEST, file_digest, json_field
+from inception_keras.runners import (
     FORMAT_NAMES,
     artefact_format,
     asset_class_names,
     checkpoint_class_names,
     load_runner,
 )
-from inception_keras.export.versioned import file_hashes, run_data_config
-from inception_keras.files import MANIFEST, file_digest, json_field
 from inception_keras.timing import timed_calls
 
 

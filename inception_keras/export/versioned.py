@@ -18,7 +18,6 @@ from inception_keras.data import DataConfig, image_files_dataset, load_data
 from inception_keras.errors import UsageError
 from inception_keras.export import onnx, saved_model, tflite
 from inception_keras.export.config import CALIBRATION_IMAGES, FORMATS, ONNX_OPSET, QUANTIZATIONS
-from inception_keras.export.runners import KerasRunner, class_names
 from inception_keras.export.tflite import representative_dataset
 from inception_keras.files import (
     DATA_CONFIG_FILE,
@@ -29,6 +28,7 @@ from inception_keras.files import (
 )
 from inception_keras.image_files import expand_image_paths
 from inception_keras.model import inference_model
+from inception_keras.runners import KerasRunner, class_names
 from inception_keras.version import VERSION, installed_version
 
 
