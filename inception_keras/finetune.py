@@ -9,8 +9,8 @@
    draws one view of each image. No aux heads: they would only see frozen features.
 2. **The top of the backbone, unfrozen.** From ``unfreeze_from`` on, the layers train with the
    classifier on augmented images for ``finetune_epochs`` epochs, at a tenth of the learning rate
-   with a cosine decay; every layer before it keeps the pretrained weights, and its BatchNorm
-   layers their statistics (frozen layers run in inference mode).
+   with a cosine decay; every layer before it keeps the pretrained weights, and every BatchNorm
+   layer its statistics and scale (frozen, so in inference mode).
 
 Both phases write one ``history.csv`` (with a ``phase`` column), one ``curves.png`` and one
 ``best.keras`` (the whole classifier, without aux heads). A run killed during either phase resumes
@@ -163,6 +163,12 @@ def _fine_tune_top(model, config, data_config, first_epoch, verbose, extra_callb
     frozen = frozen_before(model, config.unfreeze_from)
     if frozen:
         pretrained.freeze_until(model, frozen)
+    # BatchNorm layers stay in inference mode above that point too, with their statistics and
+    # scale, as Keras' fine-tuning guide advises: batches of a few dozen new images would
+    # otherwise replace the statistics the pretrained convolutions were trained with.
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
     data = load_data(data_config)
     num_classes = data.num_classes
     batch = data_config.batch_size
