@@ -27,7 +27,7 @@ _EXPORTS = {
     "extract_features": "features",
     "fit": "training",
     "load_data": "data",
-    "multi_crop": "evaluation",
+    "multi_crop": "crops",
     "train": "training",
     "LocalResponseNormalization": "layers",
     "TABLE_1": "architecture",

@@ -7,6 +7,9 @@ hyper-parameter of the API is a flag and the two never drift apart.
 Building the parser reads only the package's TensorFlow-free configuration modules, so ``--help``
 and ``--version`` answer at once; a command imports TensorFlow (quietly, see
 :func:`inception_keras.logs.import_tensorflow_quietly`) and then the API module it calls.
+
+Longer than the package's other modules, and one thing: the parser of every sub-command and the
+few lines that call the API for each.
 """
 
 import argparse
@@ -36,8 +39,7 @@ from inception_keras.preprocessing_config import (
     MAX_IMAGE_PIXELS,
     AugmentConfig,
 )
-from inception_keras.pretrained import PRESETS as WEIGHTS_PRESETS
-from inception_keras.pretrained import DownloadError
+from inception_keras.pretrained import WEIGHTS_PRESETS, DownloadError
 from inception_keras.recipes import PRESETS
 from inception_keras.run_config import TrainConfig
 from inception_keras.version import VERSION
@@ -145,6 +147,21 @@ def dataclass_from_options(cls, args, **overrides):
     return cls(**{**options_for(args, cls), **overrides})
 
 
+def _renamed(flag):
+    """An argparse action storing the value of ``flag``, whose other spellings are its former
+    names: still accepted, with a one-line note on stderr naming ``flag``."""
+
+    class Store(argparse._StoreAction):
+        def __call__(self, parser, namespace, values, option_string=None):
+            if option_string != flag:
+                print(
+                    f"inception-keras: {option_string} is deprecated: use {flag}.", file=sys.stderr
+                )
+            super().__call__(parser, namespace, values, option_string)
+
+    return Store
+
+
 def _add_image_limits(parser, what):
     parser.add_argument(
         "--max-image-bytes",
@@ -164,7 +181,8 @@ def _add_image_limits(parser, what):
 
 def _summary(args):
     from inception_keras.model import GoogLeNet
-    from inception_keras.summary import compare_naive, print_comparison, print_summary
+    from inception_keras.naive import compare_naive, print_comparison
+    from inception_keras.summary import print_summary
 
     if args.compare_naive:
         # The comparison is of two fixed networks: the paper variant and its naive twin.
@@ -174,10 +192,10 @@ def _summary(args):
                     f"`{flag}` does not apply with --compare-naive, which compares the paper "
                     "variant with the naive one."
                 )
-        print_comparison(compare_naive(input_size=args.input_size, classes=args.classes))
+        print_comparison(compare_naive(image_size=args.image_size, classes=args.classes))
         return
     model = GoogLeNet(
-        input_shape=(args.input_size, args.input_size, 3),
+        input_shape=(args.image_size, args.image_size, 3),
         classes=args.classes,
         include_aux=args.aux,
         variant=args.variant or "paper",
@@ -228,8 +246,8 @@ def _export(args):
     from inception_keras.export import export_checkpoint
 
     path = export_checkpoint(
-        args.checkpoint,
-        args.output,
+        args.model,
+        args.output_dir,
         name=args.name,
         version=args.version,
         formats=args.formats.split(","),
@@ -341,7 +359,7 @@ def _explain(args):
         **options,
     )
     top_k = {"top_k": args.top_k} if args.top_k is not None else {}
-    pictures, branches = save_explanations(explained, args.output, **top_k)
+    pictures, branches = save_explanations(explained, args.output_dir, **top_k)
     explanation, names = explained.explanation, explained.class_names
     for i, (path, picture) in enumerate(zip(explained.paths, pictures)):
         chosen = int(explanation.class_indices[i])
@@ -406,11 +424,15 @@ def build_parser():
         "'slim' (TF-slim's Inception v1) or 'naive' (paper with the naive modules of Figure 2(a))",
     )
     summary.add_argument(
+        "--image-size",
         "--input-size",
+        dest="image_size",
+        action=_renamed("--image-size"),
         type=int,
         default=defaults.INPUT_SIZE,
         metavar="PIXELS",
-        help=f"square input size (default {defaults.INPUT_SIZE}, at least 32)",
+        help=f"square input size (default {defaults.INPUT_SIZE}, at least 32; --input-size: its "
+        "former name)",
     )
     summary.add_argument(
         "--classes",
@@ -522,12 +544,24 @@ def build_parser():
         "export",
         help="export a checkpoint as SavedModel (TF Serving), TFLite and ONNX",
         description="Export the inference model of a checkpoint (aux heads stripped, averaged "
-        "weights) into OUTPUT/NAME/VERSION/: a SavedModel for TF Serving plus TFLite and ONNX "
+        "weights) into OUTPUT_DIR/NAME/VERSION/: a SavedModel for TF Serving plus TFLite and ONNX "
         "files and manifest.json. An existing version is never overwritten without --overwrite.",
     )
-    export.add_argument("--checkpoint", required=True, help="a .keras checkpoint written by train")
     export.add_argument(
-        "--output", default="saved_models", help="base directory (default saved_models)"
+        "--model",
+        "--checkpoint",
+        dest="model",
+        action=_renamed("--model"),
+        required=True,
+        help="a .keras checkpoint written by train (--checkpoint: its former name)",
+    )
+    export.add_argument(
+        "--output-dir",
+        "--output",
+        dest="output_dir",
+        action=_renamed("--output-dir"),
+        default="saved_models",
+        help="base directory (default saved_models; --output: its former name)",
     )
     export.add_argument("--name", default="googlenet", help="model name (default googlenet)")
     export.add_argument("--version", type=int, default=None, help="version (default: next free)")
@@ -745,7 +779,15 @@ def build_parser():
         action="store_true",
         help="also each inception block's branch shares of the decision (table and branches.png)",
     )
-    explain.add_argument("--output", required=True, metavar="DIR", help="folder for the pictures")
+    explain.add_argument(
+        "--output-dir",
+        "--output",
+        dest="output_dir",
+        action=_renamed("--output-dir"),
+        required=True,
+        metavar="DIR",
+        help="folder for the pictures (--output: its former name)",
+    )
     explain.set_defaults(func=_explain)
 
     benchmark = command(

@@ -16,7 +16,7 @@ from inception_keras.architecture import AUX_HEADS
 from inception_keras.errors import UsageError
 from inception_keras.files import atomic_output, metadata_path
 from inception_keras.model import GoogLeNet
-from inception_keras.pretrained.presets import PRESETS
+from inception_keras.pretrained.presets import WEIGHTS_PRESETS
 
 
 def convert(source, output, overwrite=False, cache_dir=None):
@@ -59,7 +59,7 @@ def convert(source, output, overwrite=False, cache_dir=None):
         "aux_heads": aux,
     }
     if resolved.kind == "preset":
-        preset = PRESETS[resolved.location]
+        preset = WEIGHTS_PRESETS[resolved.location]
         metadata.update(
             origin=preset.origin,
             licence=preset.licence,

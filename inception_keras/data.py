@@ -41,6 +41,7 @@ import tensorflow_datasets as tfds
 
 from inception_keras import logs, preprocessing, shapes
 from inception_keras.data_config import DataConfig  # the data's settings, also public here
+from inception_keras.decoding import DecodeStats, refusals
 from inception_keras.errors import UsageError
 from inception_keras.image_files import (  # noqa: F401 (re-exported: the listing is data's too)
     IMAGE_EXTENSIONS,
@@ -50,92 +51,8 @@ from inception_keras.image_files import (  # noqa: F401 (re-exported: the listin
     is_local,
     list_image_folder,
 )
-from inception_keras.preprocessing_config import check_image_limits
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def _fingerprint(keys: tf.Tensor) -> tf.Tensor:
-    return tf.strings.to_hash_bucket_fast(keys, 2**63 - 1)
-
-
-class DecodeStats:
-    """Tracks which files could not be read or decoded, and why when the
-    size and format checks refused them.
-
-    Decoding happens inside ``tf.data`` worker threads, where an exception
-    cannot be caught; instead each element's key is recorded as *attempted*
-    before decoding and as *decoded* after success, and ``ignore_errors``
-    drops the failures. A key attempted but never decoded is a skipped file.
-    Sets (not counters) make the result independent of the number of epochs;
-    it is exact once the pipeline has been iterated.
-
-    ``max_bytes`` and ``max_pixels`` bound every decode (see
-    :func:`inception_keras.preprocessing.image_problem`).
-    """
-
-    def __init__(
-        self,
-        max_bytes: int = preprocessing.MAX_IMAGE_BYTES,
-        max_pixels: int = preprocessing.MAX_IMAGE_PIXELS,
-    ):
-        check_image_limits(max_bytes, max_pixels)
-        self.max_bytes, self.max_pixels = max_bytes, max_pixels
-
-        def table():
-            return tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=0)
-
-        self._attempted = table()
-        self._decoded = table()
-        # Keyed by a 64-bit fingerprint of the key: TF has no string -> string mutable table.
-        self._reasons = tf.lookup.experimental.MutableHashTable(
-            tf.int64, tf.string, default_value=""
-        )
-
-    def decode(self, key: tf.Tensor, payload: tf.Tensor, from_path: bool) -> tf.Tensor:
-        """Reads (if ``from_path``) and decodes one image, recording the outcome."""
-        one = tf.constant(1, tf.int64)
-        with tf.control_dependencies([self._attempted.insert(key, one)]):
-            encoded = tf.io.read_file(payload) if from_path else tf.identity(payload)
-            problem = preprocessing.image_problem(encoded, self.max_bytes, self.max_pixels)
-
-        def note():  # only refusals: a reason per good file would double the table's memory
-            with tf.control_dependencies([self._reasons.insert(_fingerprint(key), problem)]):
-                return tf.constant(True)
-
-        noted = tf.cond(tf.equal(problem, ""), lambda: tf.constant(True), note)
-        with tf.control_dependencies([noted]):
-            image = preprocessing.decode_checked(encoded, problem)
-        with tf.control_dependencies([image]):
-            done = self._decoded.insert(key, one)
-        with tf.control_dependencies([done]):
-            return tf.identity(image)
-
-    def skipped_files(self) -> list[str]:
-        """Sorted keys (file paths, or tfds example ids) that failed to decode."""
-        keys, _ = self._attempted.export()
-        failed = tf.boolean_mask(keys, tf.equal(self._decoded.lookup(keys), 0))
-        return sorted(key.decode() for key in failed.numpy())
-
-    def skipped_count(self) -> int:
-        return len(self.skipped_files())
-
-    def refuse(self, reasons: dict[str, str]) -> None:
-        """Records files skipped without being read (``{key: why}``), e.g. over the byte limit
-        by their size on disk, so they are reported with the others."""
-        if reasons:
-            keys = tf.constant(list(reasons), tf.string)
-            self._attempted.insert(keys, tf.ones([len(reasons)], tf.int64))
-            self._reasons.insert(_fingerprint(keys), tf.constant(list(reasons.values()), tf.string))
-
-    def reasons(self) -> dict[str, str]:
-        """``{key: why}`` for the skipped files that the size and format checks refused; files
-        the decoder itself failed on (corrupt data) have no entry."""
-        skipped = self.skipped_files()
-        if not skipped:
-            return {}
-        found = self._reasons.lookup(_fingerprint(tf.constant(skipped, tf.string))).numpy()
-        return {key: reason.decode() for key, reason in zip(skipped, found) if reason}
 
 
 @dataclasses.dataclass
@@ -180,11 +97,6 @@ class _Split:
     refused: dict[str, str] = dataclasses.field(default_factory=dict)  # not read: {path: why}
 
 
-def _refusals(paths: Sequence[str], max_bytes: int) -> dict[str, str]:
-    problems = {path: file_problem(path, max_bytes) for path in paths}
-    return {path: problem for path, problem in problems.items() if problem}
-
-
 def _check_class_count(class_names: Sequence[str], where: str) -> None:
     if len(class_names) < 2:
         raise UsageError(
@@ -205,11 +117,13 @@ def _split_fraction(files: dict[str, list[str]], fraction: float, seed: int):
     return train, validation
 
 
-def _files_split(files: dict[str, list[str]], class_names: Sequence[str], max_bytes: int) -> _Split:
+def _files_split(
+    files: dict[str, list[str]], class_names: Sequence[str], max_image_bytes: int
+) -> _Split:
     """Files too large to read are left out of the dataset and reported as refused."""
     index = {name: i for i, name in enumerate(class_names)}
     everything = [path for name in files for path in files[name]]
-    refused = _refusals(everything, max_bytes)
+    refused = refusals(everything, max_image_bytes)
     kept = [(path, index[name]) for name in files for path in files[name] if path not in refused]
     paths = tf.constant([path for path, _ in kept], tf.string)
     labels = tf.constant([label for _, label in kept], tf.int32)
@@ -481,94 +395,6 @@ def load_data(config: DataConfig = DataConfig()) -> Data:
     )
 
 
-def image_files_dataset(
-    paths: Sequence[str],
-    image_size: int = 224,
-    batch_size: int = 32,
-    crop_fraction: float = preprocessing.DEFAULT_CROP_FRACTION,
-    max_bytes: int = preprocessing.MAX_IMAGE_BYTES,
-    max_pixels: int = preprocessing.MAX_IMAGE_PIXELS,
-) -> tuple[tf.data.Dataset, DecodeStats]:
-    """Eval-preprocessed batches of image files, e.g. for ``predict``.
-
-    Yields ``(float32 [B, S, S, 3] in [0, 255], string [B] paths)`` in input
-    order; undecodable files are skipped (so the paths say which images each
-    row is) and reported by the returned :class:`DecodeStats`, with the reason
-    when a file is not a regular file, or over ``max_bytes`` or ``max_pixels``
-    (those are never decoded, and the first two never read). Missing files
-    raise ``ValueError`` up front.
-    """
-    paths = [str(path) for path in paths]
-    if not paths:
-        raise UsageError("no image files given")
-    missing = [path for path in paths if not tf.io.gfile.exists(path)]
-    if missing:
-        raise UsageError(f"image file(s) not found: {missing}")
-    stats = DecodeStats(max_bytes, max_pixels)
-    refused = _refusals(paths, max_bytes)
-    stats.refuse(refused)
-    ds = tf.data.Dataset.from_tensor_slices(
-        tf.constant([path for path in paths if path not in refused], tf.string)
-    )
-    ds = ds.map(
-        lambda path: (stats.decode(path, path, from_path=True), path),
-        num_parallel_calls=AUTOTUNE,
-        deterministic=True,
-    ).ignore_errors(log_warning=True)
-    ds = ds.map(
-        lambda image, path: (preprocessing.eval_transform(image, image_size, crop_fraction), path),
-        num_parallel_calls=AUTOTUNE,
-        deterministic=True,
-    )
-    return ds.batch(batch_size).prefetch(AUTOTUNE), stats
-
-
-def unreadable_files(stats: DecodeStats) -> dict[str, str]:
-    """``{path: reason}`` for the files an image pipeline skipped (its ``DecodeStats``)."""
-    reasons = stats.reasons()
-    return {
-        path: reasons.get(path)
-        or f"cannot be read or decoded as an image ({', '.join(IMAGE_EXTENSIONS)}); is it corrupt?"
-        for path in stats.skipped_files()
-    }
-
-
-class ImageFileBatches:
-    """Image files and folders, read as ``predict`` and ``explain`` read them: listed
-    (:func:`expand_image_paths`), then :func:`image_files_dataset`'s eval-preprocessed batches.
-
-    ``files`` lists the image files found, in input order; iterating yields ``(float32 numpy
-    [B, S, S, 3], [path, ...])`` batches. ``errors`` is ``{path: reason}`` for every path that is
-    not an image file and, once the batches have all been read, every file that could not be.
-    """
-
-    def __init__(
-        self,
-        images: Sequence[str],
-        image_size: int,
-        batch_size: int = 32,
-        crop_fraction: float = preprocessing.DEFAULT_CROP_FRACTION,
-        max_bytes: int = preprocessing.MAX_IMAGE_BYTES,
-        max_pixels: int = preprocessing.MAX_IMAGE_PIXELS,
-    ):
-        self.files, self.errors = expand_image_paths(images)
-        self._options = dict(
-            image_size=image_size,
-            batch_size=batch_size,
-            crop_fraction=crop_fraction,
-            max_bytes=max_bytes,
-            max_pixels=max_pixels,
-        )
-
-    def __iter__(self):
-        if not self.files:
-            return
-        dataset, stats = image_files_dataset(self.files, **self._options)
-        for batch, paths in dataset:
-            yield batch.numpy(), [path.decode() for path in paths.numpy()]
-        self.errors.update(unreadable_files(stats))
-
-
 @dataclasses.dataclass
 class Views:
     """Result of :func:`load_views`: every training image in a fixed order, seen ``len(train)``
@@ -662,3 +488,11 @@ def load_examples(
         )
     stats = _stats(config, validation)
     return _decoded(validation, stats, parallel_deterministic=True), class_names, stats
+
+
+# Files given to predict, explain and features: their former home.
+from inception_keras.image_batches import (  # noqa: E402, F401
+    ImageFileBatches,
+    image_files_dataset,
+    unreadable_files,
+)

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from inception_keras import data, preprocessing
+from inception_keras import image_batches, preprocessing
 from inception_keras.architecture import (
     BRANCHES,
     GRAD_CAM_LAYER,
@@ -537,7 +537,7 @@ def explain_files(
     size = network.input_shape[1]
     class_index = class_index_of(target_class, names)
     layer = _Head(network).feature_layer(layer)  # before reading any image
-    batches = data.ImageFileBatches(
+    batches = image_batches.ImageFileBatches(
         images, size, batch_size, crop_fraction, max_image_bytes, max_image_pixels
     )
     pixels, paths = [], []

@@ -1,11 +1,11 @@
 """Backbone features of image files, written to disk for scikit-learn or a nearest-neighbour index.
 
 :func:`extract_features` runs a GoogLeNet's main path up to one layer - by default ``pool5``, the
-global average pool the classifier reads (1024 values per image) - over image files, and writes
-one row per image into a ``.npy`` file with the file names in a ``.csv`` beside it, in the same
-order. Images are read as ``predict`` reads them (:class:`inception_keras.data.ImageFileBatches`:
-the evaluation preprocessing, central crop at the model's input size), so the features are those
-the classifier computes. The batches stream through ``tf.data`` into a memory-mapped ``.npy``
+global average pool the classifier reads (1024 values per image) - over image files, and writes one
+row per image into a ``.npy`` file with the file names in a ``.csv`` beside it, in the same order.
+Images are read as ``predict`` reads them (:class:`inception_keras.image_batches.ImageFileBatches`:
+the evaluation preprocessing, central crop at the model's input size), so the features are those the
+classifier computes. The batches stream through ``tf.data`` into a memory-mapped ``.npy``
 (``numpy.lib.format.open_memmap``) whose shape is fixed before the first image is read, so memory
 holds one batch whatever the number of images; both files appear only when complete
 (:func:`inception_keras.files.atomic_output`).
@@ -20,7 +20,7 @@ import os
 import keras
 import numpy as np
 
-from inception_keras import data, defaults, preprocessing
+from inception_keras import defaults, image_batches, preprocessing
 from inception_keras.architecture import FEATURES_LAYER, TABLE_1
 from inception_keras.errors import UsageError
 from inception_keras.files import atomic_output
@@ -154,13 +154,13 @@ def extract_features(
     if not files:
         reasons = "; ".join(f"{path}: {why}" for path, why in errors.items())
         raise UsageError(f"no images found ({reasons or 'no paths given'}).")
-    batches = data.ImageFileBatches(
+    batches = image_batches.ImageFileBatches(
         files,
         image_size=size,
         batch_size=batch_size,
         crop_fraction=crop_fraction,
-        max_bytes=max_image_bytes,
-        max_pixels=max_image_pixels,
+        max_image_bytes=max_image_bytes,
+        max_image_pixels=max_image_pixels,
     )
     with atomic_output(output, suffix=".npy") as npy, atomic_output(index, suffix=".csv") as tmp:
         rows = _write(extractor, batches, classes, npy, tmp, (len(files), *feature_shape), on_batch)

@@ -1,13 +1,17 @@
 """The files a run or an export writes that a later step reads: their names, a tolerant JSON
-reader for optional metadata, the epoch history's reader, and an atomic writer. No dependencies
-on the rest of the package."""
+reader for optional metadata, the epoch history's reader, an atomic file writer, and the atomic
+publishing of a whole directory (an exclusive rename, an atomic swap). No dependencies on the rest
+of the package."""
 
 import contextlib
 import csv
+import ctypes
+import errno
 import glob
 import hashlib
 import json
 import os
+import sys
 import tempfile
 
 TRAIN_CONFIG_FILE = "train_config.json"  # beside a run's checkpoints
@@ -123,3 +127,71 @@ def read_history(path):
     rows = read_rows(path)
     columns = list(rows[0]) if rows else []
     return {key: [float(row.get(key) or "nan") for row in rows] for key in columns}
+
+
+def move_into_place(staged, target, scratch):
+    """Renames the finished export to ``target``; an existing ``target`` is swapped out atomically
+    (Linux ``renameat2(RENAME_EXCHANGE)``) and its old content left in ``scratch`` for deletion.
+
+    Without an atomic exchange the old version is first renamed into ``scratch``: a server polling
+    in that instant may briefly see the version missing, but nothing is ever half-written.
+    """
+    if rename_exclusive(staged, target):
+        return
+    if exchange(staged, target):
+        return
+    old = os.path.join(scratch, "old")
+    os.rename(target, old)
+    try:
+        os.rename(staged, target)
+    except BaseException:
+        os.rename(old, target)  # put the previous version back before scratch is deleted
+        raise
+
+
+_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2  # <linux/fs.h>
+
+
+def _renameat2(a, b, flags):
+    """Linux ``renameat2(a, b, flags)``: 0 on success, else the errno (``ENOSYS`` where the call
+    is unavailable: another system, an old C library)."""
+    if not sys.platform.startswith("linux"):
+        return errno.ENOSYS
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return errno.ENOSYS
+    at_fdcwd = -100  # <fcntl.h> AT_FDCWD
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), flags) == 0:
+        return 0
+    return ctypes.get_errno()
+
+
+def exchange(a, b):
+    """Atomically swaps two paths with Linux ``renameat2``; False where that is unavailable."""
+    return _renameat2(a, b, _RENAME_EXCHANGE) == 0
+
+
+def rename_exclusive(source, target):
+    """Renames the directory ``source`` to ``target`` unless ``target`` exists (then False).
+
+    Atomic, so of two processes claiming one ``target`` exactly one succeeds: Linux
+    ``renameat2(RENAME_NOREPLACE)``, elsewhere (or on a file system without it) a plain rename,
+    which fails onto a non-empty directory - and a version directory is never empty.
+    """
+    error = _renameat2(source, target, _RENAME_NOREPLACE)
+    if error == 0:
+        return True
+    if error == errno.EEXIST:
+        return False
+    if error not in (errno.ENOSYS, errno.EINVAL):  # EINVAL: the file system lacks the flag
+        raise OSError(error, os.strerror(error), target)
+    try:
+        os.rename(source, target)
+    except (FileExistsError, NotADirectoryError):
+        return False
+    except OSError as failure:
+        if failure.errno == errno.ENOTEMPTY:
+            return False
+        raise
+    return True

@@ -12,6 +12,7 @@ import stat
 
 import tensorflow as tf
 
+from inception_keras.deprecation import renamed_arguments
 from inception_keras.errors import UsageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -116,16 +117,17 @@ def list_image_folder(root: str) -> dict[str, list[str]]:
     return files
 
 
-def file_problem(path: str, max_bytes: int) -> str | None:
-    """Why the local file ``path`` must not be read (not a regular file, or over ``max_bytes``),
-    or ``None``. Remote paths are checked after reading, in the graph."""
+@renamed_arguments(max_bytes="max_image_bytes", max_pixels="max_image_pixels")
+def file_problem(path: str, max_image_bytes: int) -> str | None:
+    """Why the local file ``path`` must not be read (not a regular file, or over
+    ``max_image_bytes``), or ``None``. Remote paths are checked after reading, in the graph."""
     if not is_local(path):
         return None
     status = os.stat(path)
     if not stat.S_ISREG(status.st_mode):
         return "not a regular file"
-    if status.st_size > max_bytes:
-        return f"image is {status.st_size} bytes, over the limit of {max_bytes} bytes"
+    if status.st_size > max_image_bytes:
+        return f"image is {status.st_size} bytes, over the limit of {max_image_bytes} bytes"
     return None
 
 

@@ -44,7 +44,7 @@ from inception_keras.errors import UsageError
 LABELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet_labels.txt")
 """Path of the shipped ``wnid<TAB>lemmas`` file (1000 lines, class-index order)."""
 
-NUM_CLASSES = IMAGENET_CLASSES
+NUM_CLASSES = IMAGENET_CLASSES  # its former name, still importable
 
 # WordNet ids whose first lemma is shared with another class (case ignored) -> their short name.
 _QUALIFIED_NAMES = {
@@ -67,11 +67,11 @@ def _table(path):
 
     def damaged(why):
         return ValueError(
-            f"ImageNet labels file {path} is damaged: {why}; expected {NUM_CLASSES} lines "
+            f"ImageNet labels file {path} is damaged: {why}; expected {IMAGENET_CLASSES} lines "
             "'wnid<TAB>lemmas' in sorted wnid order (reinstall inception-keras)."
         )
 
-    if len(lines) != NUM_CLASSES:
+    if len(lines) != IMAGENET_CLASSES:
         raise damaged(f"it has {len(lines)} lines")
     ids, descriptions = [], []
     for number, line in enumerate(lines, 1):
@@ -83,7 +83,7 @@ def _table(path):
     if ids != sorted(set(ids)):
         raise damaged("the WordNet ids are not unique and sorted")
     names = [_QUALIFIED_NAMES.get(w, d.split(",")[0].strip()) for w, d in zip(ids, descriptions)]
-    if len({n.casefold() for n in names}) != NUM_CLASSES:
+    if len({n.casefold() for n in names}) != IMAGENET_CLASSES:
         raise damaged("the short class names are not unique")
     return tuple(ids), tuple(descriptions), tuple(names)
 
@@ -114,14 +114,14 @@ def decode_predictions(probabilities, top: int = 5) -> list[list[tuple[str, str,
     class-index order. Any array-like works (NumPy array, ``tf.Tensor``, nested lists).
     """
     scores = np.asarray(probabilities, dtype=np.float64)
-    if scores.ndim != 2 or scores.shape[1] != NUM_CLASSES:
+    if scores.ndim != 2 or scores.shape[1] != IMAGENET_CLASSES:
         raise UsageError(
-            f"decode_predictions expects a batch of ImageNet scores of shape (N, {NUM_CLASSES}), "
-            f"got shape {scores.shape}."
+            "decode_predictions expects a batch of ImageNet scores of shape "
+            f"(N, {IMAGENET_CLASSES}), got shape {scores.shape}."
         )
     is_int = isinstance(top, (int, np.integer)) and not isinstance(top, bool)
-    if not is_int or not 1 <= top <= NUM_CLASSES:
-        raise UsageError(f"top must be an integer from 1 to {NUM_CLASSES}, got {top!r}.")
+    if not is_int or not 1 <= top <= IMAGENET_CLASSES:
+        raise UsageError(f"top must be an integer from 1 to {IMAGENET_CLASSES}, got {top!r}.")
     ids, names = wordnet_ids(), class_names()
     order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
     return [[(ids[i], names[i], float(row[i])) for i in best] for row, best in zip(scores, order)]

@@ -1,10 +1,10 @@
 """Top-k predictions for image files with any artefact: a ``.keras`` checkpoint, a SavedModel
 directory, a ``.tflite`` or an ``.onnx`` file.
 
-Images go through :func:`inception_keras.data.image_files_dataset` - the evaluation preprocessing
-that ``evaluate``, ``verify`` and the SavedModel's bytes signature share - and the artefact runs in
-its own runtime (:func:`inception_keras.runners.load_runner`). A file that cannot be read
-or decoded is reported in :attr:`Predictions.errors` and the others are still predicted.
+Images go through :func:`inception_keras.image_batches.image_files_dataset` - the evaluation
+preprocessing that ``evaluate``, ``verify`` and the SavedModel's bytes signature share - and the
+artefact runs in its own runtime (:func:`inception_keras.runners.load_runner`). A file that cannot
+be read or decoded is reported in :attr:`Predictions.errors` and the others are still predicted.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from inception_keras import data, preprocessing
+from inception_keras import image_batches, preprocessing
 from inception_keras.defaults import IMAGE_BATCH_SIZE, TOP_K
 from inception_keras.errors import UsageError
 from inception_keras.runners import load_runner
@@ -105,7 +105,7 @@ def predict(
     if batch_size < 1:
         raise UsageError(f"`batch_size` must be at least 1, got {batch_size}.")
     names = getattr(runner, "class_names", None) or [str(i) for i in range(runner.num_classes)]
-    batches = data.ImageFileBatches(
+    batches = image_batches.ImageFileBatches(
         images, size, batch_size, crop_fraction, max_image_bytes, max_image_pixels
     )
     found = {}

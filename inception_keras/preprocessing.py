@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from inception_keras.deprecation import renamed_arguments
 from inception_keras.errors import UsageError
 from inception_keras.preprocessing_config import (  # noqa: F401 (re-exported: the settings)
     DEFAULT_CROP_FRACTION,
@@ -165,24 +166,29 @@ def _image_size(encoded: tf.Tensor, readable: tf.Tensor):
     return kind, tf.where(gif, gif_frames, 1), width, height
 
 
+@renamed_arguments(max_bytes="max_image_bytes", max_pixels="max_image_pixels")
 def image_problem(
-    encoded: tf.Tensor, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS
+    encoded: tf.Tensor,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
 ) -> tf.Tensor:
     """Why ``encoded`` must not be decoded, as a scalar string tensor; empty when it may be.
 
-    Checks, without decoding, that the data is at most ``max_bytes`` long, is a JPEG, PNG, GIF or
-    BMP, and that its header's width x height (x frames, for a GIF) is at most ``max_pixels``.
+    Checks, without decoding, that the data is at most ``max_image_bytes`` long, is a JPEG, PNG,
+    GIF or BMP, and that its header's width x height (x frames, for a GIF) is at most
+    ``max_image_pixels``.
     Data the header check passes may still be corrupt: the decoder then fails on it.
     """
-    if max_bytes < 1 or max_pixels < 1:
+    if max_image_bytes < 1 or max_image_pixels < 1:
         raise UsageError(
-            f"image size limits must be positive: max_bytes={max_bytes}, max_pixels={max_pixels}"
+            "image size limits must be positive: "
+            f"max_image_bytes={max_image_bytes}, max_image_pixels={max_image_pixels}"
         )
     encoded = tf.convert_to_tensor(encoded, tf.string)
     size = tf.cast(tf.strings.length(encoded), tf.int64)
-    kind, frames, width, height = _image_size(encoded, size <= max_bytes)
-    over_bytes, unsupported = size > max_bytes, tf.equal(kind, 0)
-    over_pixels = frames * width * height > max_pixels
+    kind, frames, width, height = _image_size(encoded, size <= max_image_bytes)
+    over_bytes, unsupported = size > max_image_bytes, tf.equal(kind, 0)
+    over_pixels = frames * width * height > max_image_pixels
 
     def explain():  # only for a refused image: formatting costs each image otherwise
         text = tf.strings.as_string
@@ -191,7 +197,7 @@ def image_problem(
         return tf.where(
             over_bytes,
             tf.strings.join(
-                ["image is ", text(size), f" bytes, over the limit of {max_bytes} bytes"]
+                ["image is ", text(size), f" bytes, over the limit of {max_image_bytes} bytes"]
             ),
             tf.where(
                 unsupported,
@@ -200,7 +206,7 @@ def image_problem(
                     [
                         "image is ",
                         tf.where(frames > 1, if_frames, dimensions),
-                        f", over the limit of {max_pixels} pixels",
+                        f", over the limit of {max_image_pixels} pixels",
                     ]
                 ),
             ),
@@ -222,19 +228,22 @@ def decode_checked(encoded: tf.Tensor, problem: tf.Tensor) -> tf.Tensor:
     return image
 
 
+@renamed_arguments(max_bytes="max_image_bytes", max_pixels="max_image_pixels")
 def decode_image(
-    encoded: tf.Tensor, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS
+    encoded: tf.Tensor,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
 ) -> tf.Tensor:
     """Decodes JPEG/PNG/BMP/GIF bytes to a ``uint8`` RGB image ``[H, W, 3]``.
 
     ``tf.io.decode_image`` already handles grey -> RGB, RGBA -> RGB, CMYK
     JPEG -> RGB and picks the first GIF frame (``expand_animations=False``).
-    Invalid data, another format, or an image over ``max_bytes`` encoded bytes
-    or ``max_pixels`` pixels (see :func:`image_problem`) raises
+    Invalid data, another format, or an image over ``max_image_bytes`` encoded bytes
+    or ``max_image_pixels`` pixels (see :func:`image_problem`) raises
     ``InvalidArgumentError`` at run time; the data pipeline skips and counts
     such files.
     """
-    return decode_checked(encoded, image_problem(encoded, max_bytes, max_pixels))
+    return decode_checked(encoded, image_problem(encoded, max_image_bytes, max_image_pixels))
 
 
 def _resize(image: tf.Tensor, image_size: int, method: str) -> tf.Tensor:
@@ -340,12 +349,15 @@ def train_transform(
     return image * 255.0
 
 
+@renamed_arguments(max_bytes="max_image_bytes", max_pixels="max_image_pixels")
 def decode_for_eval(
     encoded: tf.Tensor,
     image_size: int,
     crop_fraction: float = DEFAULT_CROP_FRACTION,
-    max_bytes: int = MAX_IMAGE_BYTES,
-    max_pixels: int = MAX_IMAGE_PIXELS,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
 ) -> tf.Tensor:
     """Encoded bytes -> eval-preprocessed float32 image (for predict/export)."""
-    return eval_transform(decode_image(encoded, max_bytes, max_pixels), image_size, crop_fraction)
+    return eval_transform(
+        decode_image(encoded, max_image_bytes, max_image_pixels), image_size, crop_fraction
+    )

@@ -85,8 +85,11 @@ class AugmentConfig:
             raise UsageError("resize_methods must name at least one tf.image.resize method")
 
 
-def check_image_limits(max_bytes, max_pixels):
+def check_image_limits(max_image_bytes, max_image_pixels):
     """Refuses decoding limits that are not positive integers (``UsageError`` naming the field)."""
-    for name, value in (("max_image_bytes", max_bytes), ("max_image_pixels", max_pixels)):
+    for name, value in (
+        ("max_image_bytes", max_image_bytes),
+        ("max_image_pixels", max_image_pixels),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UsageError(f"{name} must be a positive integer, got {value!r}")

@@ -8,16 +8,14 @@ The paper counts params in K = 1024 (its linear row, 1024 x 1000 weights, reads 
 in M = 10^6. Its table is not fully consistent with its own channel counts; the summary prints
 where and by how much, rather than adjusting anything.
 
-:func:`compare_naive` sets the same rows of Table 1's network beside those of the network built
-from the paper's naive modules (Figure 2(a), the ``"naive"`` variant), with AlexNet's size for
-scale: what the 1x1 reductions save.
+The naive-module comparison built on these rows is :mod:`inception_keras.naive`.
 """
 
 import dataclasses
 
 import keras
 
-from inception_keras.model import AUX_HEADS, LRN, TABLE_1, Conv, GoogLeNet, Inception, MaxPool
+from inception_keras.model import AUX_HEADS, LRN, TABLE_1, Conv, Inception, MaxPool
 
 K, M = 1024, 1e6
 UNITS = {"params": ("K", K), "ops": ("M", M)}  # how the paper prints each column
@@ -239,7 +237,7 @@ def summary_rows(model):
     return rows
 
 
-def _fmt_count(value, unit, scale):
+def format_count(value, unit, scale):
     if not value:
         return ""
     value /= scale
@@ -289,8 +287,8 @@ def format_summary(model, rows=None):
             "x".join("?" if d is None else str(d) for d in r.output),
             str(r.depth or ""),
             *(str(r.filters.get(b, "")) for b in BRANCHES),
-            _fmt_count(r.params, "K", K),
-            _fmt_count(r.ops, "M", M),
+            format_count(r.params, "K", K),
+            format_count(r.ops, "M", M),
             r.paper_params or "",
             r.paper_ops or "",
             _delta(r.params, r.paper_params),
@@ -331,7 +329,7 @@ def format_summary(model, rows=None):
     notes = [
         f"  {r.name}: "
         + ", ".join(
-            f"{what} {_fmt_count(getattr(r, what), *UNITS[what])}"
+            f"{what} {format_count(getattr(r, what), *UNITS[what])}"
             f" vs the paper's {getattr(r, 'paper_' + what)} ({rel:+.1%})"
             for what, rel in dev.items()
         )
@@ -362,161 +360,21 @@ def print_summary(model):
     print(format_summary(model))
 
 
-# The network the paper measures its size against ("12 times fewer parameters than the winning
-# architecture of Krizhevsky et al. from two years ago"): AlexNet, Krizhevsky, Sutskever and Hinton,
-# "ImageNet Classification with Deep Convolutional Neural Networks", NIPS 2012, the two-GPU network
-# of that paper, whose abstract gives it "60 million parameters" (biases included; a round figure).
-ALEXNET_PARAMS = 60_000_000
-PAPER_ALEXNET_RATIO = 12
+_MOVED_TO_NAIVE = (
+    "ALEXNET_PARAMS",
+    "PAPER_ALEXNET_RATIO",
+    "ComparisonRow",
+    "NaiveComparison",
+    "compare_naive",
+    "format_comparison",
+    "print_comparison",
+)
 
 
-@dataclasses.dataclass
-class ComparisonRow:
-    """One row of Table 1 in both networks: (b) with 1x1 reductions and (a) naive."""
+def __getattr__(name):
+    """The naive comparison's former home: its names stay importable from here."""
+    if name in _MOVED_TO_NAIVE:
+        from inception_keras import naive  # on first use: naive builds on this module
 
-    name: str
-    reduced: SummaryRow
-    naive: SummaryRow
-
-    def ratio(self, what):
-        """naive / reduced for ``"params"`` or ``"ops"``."""
-        return getattr(self.naive, what) / getattr(self.reduced, what)
-
-
-@dataclasses.dataclass
-class NaiveComparison:
-    """Table 1's network (Figure 2(b) modules) beside the same network with naive modules
-    (Figure 2(a)), as read off the two live models.
-
-    Attributes:
-        input_shape: the models' input shape.
-        classes: the classifier's size.
-        rows: a :class:`ComparisonRow` per row that has weights (conv1, conv2, the nine blocks,
-            fc); the rows without weights (pools, LRN, dropout) are the same in both.
-        reduced_parameters, naive_parameters: ``count_params()`` of each model (biases too).
-    """
-
-    input_shape: tuple
-    classes: int
-    rows: list
-    reduced_parameters: int
-    naive_parameters: int
-
-    def total(self, network, what):
-        """Sum of ``"params"`` or ``"ops"`` over the rows for ``"reduced"`` or ``"naive"``."""
-        return sum(getattr(getattr(r, network), what) for r in self.rows)
-
-    def ratio(self, what):
-        """naive / reduced of the totals of ``"params"`` or ``"ops"``."""
-        return self.total("naive", what) / self.total("reduced", what)
-
-    def alexnet_ratio(self, network):
-        """AlexNet's parameters / the ``"reduced"`` or ``"naive"`` network's (all parameters)."""
-        return ALEXNET_PARAMS / getattr(self, f"{network}_parameters")
-
-
-def compare_naive(input_size=PAPER_INPUT_SIZE, classes=PAPER_CLASSES):
-    """Builds the ``"paper"`` and ``"naive"`` variants and sets their Table 1 rows side by side.
-
-    Every figure is read off the two live models (:func:`summary_rows`, ``count_params``).
-    Returns a :class:`NaiveComparison`; :func:`format_comparison` prints it.
-    """
-    shape = (input_size, input_size, 3)
-    figures = {}
-    for variant in ("paper", "naive"):
-        model = GoogLeNet(input_shape=shape, classes=classes, variant=variant)
-        figures[variant] = ({r.name: r for r in summary_rows(model)}, model.count_params())
-        del model  # the naive network alone holds ~100M weights at 1000 classes
-    (reduced, reduced_count), (naive, naive_count) = figures["paper"], figures["naive"]
-    rows = [
-        ComparisonRow(name, reduced[name], naive[name])
-        for name in reduced
-        if reduced[name].params or naive[name].params
-    ]
-    return NaiveComparison(shape, classes, rows, reduced_count, naive_count)
-
-
-def _fmt_ratio(value):
-    return f"{value:.2f}x"
-
-
-def format_comparison(comparison):
-    """The comparison as text: per row depth, weights and multiply-adds of both networks and
-    naive / reduced, then the totals and the size against AlexNet's."""
-    c = comparison
-    headers = [
-        "name",
-        "depth (b)",
-        "depth (a)",
-        "weights (b)",
-        "weights (a)",
-        "(a)/(b)",
-        "ops (b)",
-        "ops (a)",
-        "(a)/(b)",
-    ]
-
-    def cells(name, reduced_depth, naive_depth, figures):
-        (rp, np_), (ro, no) = figures
-        return [
-            name,
-            str(reduced_depth),
-            str(naive_depth),
-            _fmt_count(rp, *UNITS["params"]),
-            _fmt_count(np_, *UNITS["params"]),
-            _fmt_ratio(np_ / rp),
-            _fmt_count(ro, *UNITS["ops"]),
-            _fmt_count(no, *UNITS["ops"]),
-            _fmt_ratio(no / ro),
-        ]
-
-    table = [
-        cells(
-            r.name,
-            r.reduced.output[-1],
-            r.naive.output[-1],
-            [(r.reduced.params, r.naive.params), (r.reduced.ops, r.naive.ops)],
-        )
-        for r in c.rows
-    ]
-    totals = [(c.total("reduced", w), c.total("naive", w)) for w in ("params", "ops")]
-    table.append(cells("total", "", "", totals))
-    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
-
-    def line(values):
-        return "  ".join(
-            v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))
-        ).rstrip()
-
-    (reduced_params, naive_params), (reduced_ops, naive_ops) = totals
-    text = [
-        f"GoogLeNet, (b) with 1x1 reductions (Table 1) vs (a) naive modules (Figure 2): "
-        f"input {c.input_shape}, {c.classes} classes",
-        line(headers),
-        line(["-" * w for w in widths]),
-        *(line(row) for row in table[:-1]),
-        line(["-" * w for w in widths]),
-        line(table[-1]),
-        "",
-        "depth: output channels. weights: kernel weights, no biases (K = 1024). ops: "
-        "multiply-adds (M = 10^6).",
-        "Pools, LRN and dropout have no weights and are not counted.",
-        f"(b) with reductions: {reduced_params:,} weights ({reduced_params / 1e6:.2f}M), "
-        f"{reduced_ops:,} multiply-adds ({reduced_ops / 1e9:.2f}G)",
-        f"(a) naive:           {naive_params:,} weights ({naive_params / 1e6:.2f}M), "
-        f"{naive_ops:,} multiply-adds ({naive_ops / 1e9:.2f}G)",
-        f"naive / reduced: {_fmt_ratio(c.ratio('params'))} the weights, "
-        f"{_fmt_ratio(c.ratio('ops'))} the multiply-adds",
-        f"AlexNet (Krizhevsky et al. 2012, its two-GPU network): {ALEXNET_PARAMS / 1e6:.0f}M "
-        "parameters, as its abstract states.",
-        f"AlexNet / (b): {_fmt_ratio(c.alexnet_ratio('reduced'))} ({c.reduced_parameters:,} "
-        f"parameters, biases included; the paper says {PAPER_ALEXNET_RATIO}x)",
-        f"AlexNet / (a): {_fmt_ratio(c.alexnet_ratio('naive'))} ({c.naive_parameters:,} "
-        "parameters, biases included)",
-    ]
-    return "\n".join(text)
-
-
-def print_comparison(comparison=None):
-    """Prints :func:`format_comparison` (by default of :func:`compare_naive` at 224 pixels)."""
-    print(format_comparison(comparison if comparison is not None else compare_naive()))
+        return getattr(naive, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

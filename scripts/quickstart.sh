@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 SECONDS=0
 
-inception-keras summary --variant paper --input-size 224 --aux
+inception-keras summary --variant paper --image-size 224 --aux
 
 # The built-in shapes set (generated into runs/tfds, no download) at 64 px: the "quickstart" preset
 # in inception_keras/recipes.py says what it sets and why. --overwrite: a second quickstart
@@ -18,7 +18,7 @@ inception-keras train --preset quickstart --overwrite
 # Ship it: SavedModel (TF Serving layout), four TFLite variants and ONNX, one version, with a
 # manifest. Then prove it: every artefact loaded in its own runtime, run on the validation split
 # beside the checkpoint, within its tolerance (exit status 1 otherwise), and the manifest's hashes.
-inception-keras export --checkpoint runs/quickstart/best.keras --output saved_models --name googlenet --version 1 --overwrite
+inception-keras export --model runs/quickstart/best.keras --output-dir saved_models --name googlenet --version 1 --overwrite
 inception-keras verify saved_models/googlenet/1 --max-images 1000
 
 # Use it: a few freshly generated images (files named by their true class), predicted by the

@@ -55,8 +55,8 @@ def main():
         # weights="imagenet": the first call downloads from the local mirror and fills the cache.
         os.environ[pretrained.MIRROR_ENV] = "file://" + tmp
         os.environ["KERAS_HOME"] = os.path.join(tmp, "keras")
-        presets.PRESETS["bvlc"] = dataclasses.replace(
-            presets.PRESETS["bvlc"], sha1=file_digest(model_file, "sha1")
+        presets.WEIGHTS_PRESETS["bvlc"] = dataclasses.replace(
+            presets.WEIGHTS_PRESETS["bvlc"], sha1=file_digest(model_file, "sha1")
         )
         timed(
             'GoogLeNet(weights="imagenet") first call (copy, convert, cache)',

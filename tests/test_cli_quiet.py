@@ -317,7 +317,7 @@ def test_commands_show_no_tensorflow_startup_unless_verbose(tmp_path):
     ], quiet.stderr
     # Building a model runs TensorFlow's device search too (the cuInit line on a machine
     # without a GPU driver).
-    summary = ["-m", "inception_keras.cli", "summary", "--variant", "bn", "--input-size", "64"]
+    summary = ["-m", "inception_keras.cli", "summary", "--variant", "bn", "--image-size", "64"]
     built = fresh_python(*summary)
     assert built.returncode == 0, built.stderr[-2000:]
     assert "inception_5b" in built.stdout
@@ -366,7 +366,7 @@ def _option_default(parser, command, option):
 @pytest.mark.parametrize(
     "command, option, function, parameter",
     [
-        ("summary", "--input-size", "inception_keras.model:GoogLeNet", None),
+        ("summary", "--image-size", "inception_keras.model:GoogLeNet", None),
         ("summary", "--classes", "inception_keras.model:GoogLeNet", "classes"),
         (
             "evaluate",

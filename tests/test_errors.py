@@ -45,9 +45,24 @@ def test_renamed_arguments_still_work_with_a_warning():
         model = GoogLeNet(input_shape=(64, 64, 3), classes=3, aux_logits=True)
     assert model.output_names == ["predictions", "aux1", "aux2"]
     image = tf.zeros([80, 80, 3])
-    with pytest.warns(DeprecationWarning, match="central_fraction"):
+    with pytest.warns(DeprecationWarning) as caught:
         old = multi_crop(image, crops=1, input_size=32, central_fraction=0.5)
     assert old.shape == (1, 32, 32, 3)
+    assert sorted(str(w.message) for w in caught) == [
+        "`central_fraction` is deprecated: use `crop_fraction`.",
+        "`input_size` is deprecated: use `image_size`.",
+    ]
+    from inception_keras.naive import compare_naive
+
+    with pytest.raises(TypeError, match="both `input_size` and `image_size`"):
+        compare_naive(input_size=32, image_size=32)
+    from inception_keras.preprocessing import image_problem
+
+    with pytest.warns(
+        DeprecationWarning, match="`max_pixels` is deprecated: use `max_image_pixels`"
+    ):
+        problem = image_problem(tf.io.encode_png(tf.zeros([8, 8, 3], tf.uint8)), max_pixels=63)
+    assert "over the limit of 63 pixels" in problem.numpy().decode()
     with pytest.raises(TypeError, match="both `central_fraction` and `crop_fraction`"):
         multi_crop(image, central_fraction=0.5, crop_fraction=0.5)
 
@@ -105,7 +120,7 @@ def test_more_wrong_paths_and_values_are_one_line(tmp_path, capsys):
     commands = {
         # (command, exit status, what the line names)
         "export into a file": (
-            ["export", "--checkpoint", str(checkpoint), "--output", str(a_file)]
+            ["export", "--model", str(checkpoint), "--output-dir", str(a_file)]
             + ["--formats", "saved_model"],
             2,
             f"cannot export into '{a_file}': it is a file",
@@ -126,3 +141,13 @@ def test_more_wrong_paths_and_values_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert named in err and len(err.strip().splitlines()) == 1, (what, err)
     assert a_file.read_text() == "mine"
+    # The flags' former names still work, each with a note naming the new one.
+    former = ["export", "--checkpoint", str(checkpoint), "--output", str(a_file)]
+    assert cli.main(former + ["--formats", "saved_model"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    notes = err[:2]
+    assert len(err) == 3 and f"cannot export into '{a_file}': it is a file" in err[2]
+    assert notes == [
+        "inception-keras: --checkpoint is deprecated: use --model.",
+        "inception-keras: --output is deprecated: use --output-dir.",
+    ]

@@ -103,15 +103,15 @@ def check_crop_pixels(crops, boxes, height, width, size, atol):
 @pytest.mark.parametrize("crops", [1, 10, 144])
 def test_crop_counts_eager_and_in_tf_data(crops):
     image = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
-    out = multi_crop(image, crops, input_size=32)
+    out = multi_crop(image, crops, image_size=32)
     assert out.shape == (crops, 32, 32, 3) and out.dtype == tf.float32
     assert 0 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 255
-    assert len(crop_boxes(37, 53, crops, input_size=32)) == crops
+    assert len(crop_boxes(37, 53, crops, image_size=32)) == crops
 
     # Graph mode with a size unknown until run time, as in a tf.data pipeline.
     dataset = tf.data.Dataset.from_generator(
         lambda: iter([image]), output_signature=tf.TensorSpec([None, None, 3], tf.uint8)
-    ).map(lambda x: multi_crop(x, crops, input_size=32))
+    ).map(lambda x: multi_crop(x, crops, image_size=32))
     (graph_out,) = list(dataset)
     np.testing.assert_allclose(graph_out, out, atol=1e-4)
 
@@ -160,18 +160,18 @@ def test_10_crops_are_corners_and_centre_of_the_resized_image():
         for top, left in [(0, 0), (0, 87), (14, 0), (14, 87), (7, 43)]
     ]
     expected = np.stack([c for crop in expected for c in (crop, crop[:, ::-1])])
-    np.testing.assert_allclose(multi_crop(image, crops=10, input_size=96), expected, atol=1e-4)
+    np.testing.assert_allclose(multi_crop(image, crops=10, image_size=96), expected, atol=1e-4)
 
 
-def test_scales_are_proportional_to_the_input_size():
+def test_scales_are_proportional_to_the_image_size():
     # round(96 * s / 224) for s = 256, 288, 320, 352.
-    boxes = crop_boxes(120, 200, crops=144, input_size=96)
+    boxes = crop_boxes(120, 200, crops=144, image_size=96)
     assert [b.scale for b in boxes[::36]] == [110, 123, 137, 151]
     assert [as_tuple(b) for b in boxes] == paper_boxes(120, 200, 96)
     assert {(b.resized_height, b.resized_width) for b in crop_boxes(120, 200, 10, 96)} == {
         (110, 183)
     }
-    crops = multi_crop(coordinate_image(120, 200), crops=144, input_size=96).numpy()
+    crops = multi_crop(coordinate_image(120, 200), crops=144, image_size=96).numpy()
     assert crops.shape == (144, 96, 96, 3)
     check_crop_pixels(crops, boxes, 120, 200, 96, atol=0.1)
 
@@ -184,10 +184,10 @@ def test_single_crop_is_the_central_crop_eval_transform(shape, fraction):
     expected = tf.image.resize(
         tf.image.central_crop(tf.cast(image, tf.float32), fraction), [64, 64]
     )
-    out = multi_crop(image, crops=1, input_size=64, crop_fraction=fraction)
+    out = multi_crop(image, crops=1, image_size=64, crop_fraction=fraction)
     np.testing.assert_array_equal(out[0], expected)
 
-    (box,) = crop_boxes(*shape, crops=1, input_size=64, crop_fraction=fraction)
+    (box,) = crop_boxes(*shape, crops=1, image_size=64, crop_fraction=fraction)
     crops = multi_crop(coordinate_image(*shape), 1, 64, fraction).numpy()
     check_crop_pixels(crops, [box], *shape, 64, atol=1e-3)
 
@@ -234,7 +234,7 @@ def test_probabilities_are_averaged_over_each_images_crops(crops):
     ]
     calls = []
     result = evaluate(
-        lambda x: bright_is_class_1(x, calls), examples, crops=crops, input_size=64, batch_size=100
+        lambda x: bright_is_class_1(x, calls), examples, crops=crops, image_size=64, batch_size=100
     )
 
     p1 = HALF_AND_HALF_P1[crops]
@@ -250,9 +250,9 @@ def test_probabilities_are_averaged_over_each_images_crops(crops):
 def test_top_k_ties_go_to_the_lower_class_and_logits_are_softmaxed():
     # A constant prediction over 10 classes: only labels 0..k-1 count as top-k.
     examples = [(np.zeros((40, 40, 3), np.uint8), label) for label in (0, 4, 5, 9)]
-    uniform = evaluate(lambda x: np.full((len(x), 10), 0.1), examples, input_size=32)
+    uniform = evaluate(lambda x: np.full((len(x), 10), 0.1), examples, image_size=32)
     logits = evaluate(
-        lambda x: tf.zeros((len(x), 10)), examples, input_size=32, from_logits=True, top_k=(1, 3, 5)
+        lambda x: tf.zeros((len(x), 10)), examples, image_size=32, from_logits=True, top_k=(1, 3, 5)
     )
     assert uniform.accuracy == {1: 0.25, 5: 0.5}
     assert logits.accuracy == {1: 0.25, 3: 0.25, 5: 0.5}
@@ -303,17 +303,17 @@ def test_bad_arguments_raise_value_errors_naming_them():
         ("image", lambda: multi_crop(np.zeros((40, 50, 1), np.uint8))),
         ("image", lambda: multi_crop(np.zeros((2, 40, 50, 3), np.uint8))),
         ("image", lambda: evaluate(predict, [(np.zeros((40, 50, 4), np.uint8), 0)])),
-        ("input_size", lambda: multi_crop(image, input_size=0)),
+        ("image_size", lambda: multi_crop(image, image_size=0)),
         ("crop_fraction", lambda: multi_crop(image, crop_fraction=0.0)),
         ("batch_size", lambda: evaluate(predict, examples, batch_size=0)),
         ("top_k", lambda: evaluate(predict, examples, top_k=(0,))),
         (
             "predict_fn",
-            lambda: evaluate(lambda x: np.zeros((len(x), 2)) - 1, examples, input_size=32),
+            lambda: evaluate(lambda x: np.zeros((len(x), 2)) - 1, examples, image_size=32),
         ),
-        ("predict_fn", lambda: evaluate(lambda x: np.zeros((2,)), examples, input_size=32)),
+        ("predict_fn", lambda: evaluate(lambda x: np.zeros((2,)), examples, image_size=32)),
         ("predict_fn", lambda: evaluate(None, examples)),
-        ("examples", lambda: evaluate(predict, [(image, 7)], input_size=32)),
+        ("examples", lambda: evaluate(predict, [(image, 7)], image_size=32)),
         ("examples", lambda: evaluate(predict, [])),
     ]
     for name, call in cases:
@@ -327,8 +327,8 @@ def test_bad_arguments_raise_value_errors_naming_them():
             keras.layers.Dense(2, activation="softmax"),
         ]
     )
-    with pytest.raises(ValueError, match="`input_size`"):
-        evaluate_model(tiny, examples, input_size=64)
+    with pytest.raises(ValueError, match="`image_size`"):
+        evaluate_model(tiny, examples, image_size=64)
     any_size = keras.Sequential(
         [
             keras.Input((None, None, 3)),
@@ -336,9 +336,9 @@ def test_bad_arguments_raise_value_errors_naming_them():
             keras.layers.Dense(2, activation="softmax"),
         ]
     )
-    with pytest.raises(ValueError, match="`input_size`"):
+    with pytest.raises(ValueError, match="`image_size`"):
         evaluate_model(any_size, examples)
-    assert evaluate_model(any_size, examples, input_size=32).num_images == 1
+    assert evaluate_model(any_size, examples, image_size=32).num_images == 1
 
 
 def test_the_confusion_matrix_comes_from_the_scored_top1_answers(tmp_path):
@@ -353,7 +353,7 @@ def test_the_confusion_matrix_comes_from_the_scored_top1_answers(tmp_path):
         return np.where(np.arange(4) == level[:, None], 0.7, 0.1)
 
     # 10 crops in batches of 7: images' crops are split across calls.
-    result = evaluate(grey_level, examples, crops=10, input_size=32, batch_size=7)
+    result = evaluate(grey_level, examples, crops=10, image_size=32, batch_size=7)
     assert result.labels.tolist() == labels
     assert result.predictions.tolist() == [0, 1, 2, 3, 3, 0]
     assert result.confusion.tolist() == [  # by hand: row true, column predicted
@@ -369,7 +369,7 @@ def test_the_confusion_matrix_comes_from_the_scored_top1_answers(tmp_path):
         (3, 2, 1, 0.5),
     ]
     # Ties go to the lower class, as for top-1: a constant answer is class 0.
-    uniform = evaluate(lambda x: np.full((len(x), 4), 0.25), examples, input_size=32)
+    uniform = evaluate(lambda x: np.full((len(x), 4), 0.25), examples, image_size=32)
     assert uniform.predictions.tolist() == [0] * 6
     assert uniform.top1 == np.trace(uniform.confusion) / 6 == 1 / 6
 

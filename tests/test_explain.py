@@ -462,7 +462,7 @@ def test_cli_explains_images_into_pictures(quickstart_run, sample_images, tmp_pa
 
     output = tmp_path / "pictures"
     status, out, err = _run_cli(
-        capsys, *sample_images, "--model", quickstart_run.checkpoint, "--output", output,
+        capsys, *sample_images, "--model", quickstart_run.checkpoint, "--output-dir", output,
         "--branches", "--top-k", "2",
     )  # fmt: skip
     assert status == 0, err
@@ -482,7 +482,7 @@ def test_cli_explains_images_into_pictures(quickstart_run, sample_images, tmp_pa
     assert (output / "branches.png").is_file()
     # A class by name: every image is explained for it.
     status, out, _ = _run_cli(
-        capsys, *sample_images[:2], "--model", quickstart_run.checkpoint, "--output", output,
+        capsys, *sample_images[:2], "--model", quickstart_run.checkpoint, "--output-dir", output,
         "--class", "star",
     )  # fmt: skip
     assert status == 0 and [line.split(": ")[1].split()[0] for line in out.splitlines()] == [
@@ -553,7 +553,13 @@ def test_cli_refuses_a_bad_layer_or_class_in_one_line(
         (("--class", "3"), "`class_index` 3 is out of range: the model has 3 classes"),
     ):
         status, out, err = _run_cli(
-            capsys, *sample_images, "--model", small_checkpoint, "--output", tmp_path / "p", *flags
+            capsys,
+            *sample_images,
+            "--model",
+            small_checkpoint,
+            "--output-dir",
+            tmp_path / "p",
+            *flags,
         )
         assert status == 2 and out == ""
         assert err.startswith("inception-keras explain: error: ") and message in err
@@ -572,7 +578,7 @@ def test_cli_refuses_an_exported_artefact_naming_its_checkpoint(
     )
     for artefact in (version, f"{version}/googlenet_float32.tflite"):
         status, out, err = _run_cli(
-            capsys, *sample_images, "--model", artefact, "--output", tmp_path / "p"
+            capsys, *sample_images, "--model", artefact, "--output-dir", tmp_path / "p"
         )
         assert status == 2 and out == ""
         assert err == (

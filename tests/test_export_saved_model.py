@@ -23,7 +23,7 @@ from _export_worker import tiny_model  # the model the concurrent-export process
 from tensorflow_serving.apis import prediction_log_pb2
 
 import inception_keras as ik
-from inception_keras import preprocessing
+from inception_keras import files, preprocessing
 from inception_keras.export import saved_model as sm
 
 # Every test here trains, exports or starts processes: the slow tier.
@@ -176,13 +176,13 @@ def test_versioning_and_overwrite(model, tmp_path, monkeypatch):
 
     # Once with the atomic exchange (Linux), once with the two-rename fallback.
     exchanged = []
-    real_exchange = sm._exchange
+    real_exchange = files.exchange
 
     def spy(a, b):
         exchanged.append(real_exchange(a, b))
         return exchanged[-1]
 
-    monkeypatch.setattr(sm, "_exchange", spy)
+    monkeypatch.setattr(files, "exchange", spy)
     for names in (CLASS_NAMES[::-1], CLASS_NAMES[1:] + CLASS_NAMES[:1]):
         assert (
             sm.export_saved_model(model, tmp_path, version=1, class_names=names, overwrite=True)
@@ -191,7 +191,7 @@ def test_versioning_and_overwrite(model, tmp_path, monkeypatch):
         with open(os.path.join(first, "assets", sm.CLASS_NAMES_ASSET), encoding="utf-8") as f:
             assert f.read().splitlines() == names
         assert sorted(os.listdir(model_dir)) == ["1", "2"]
-        monkeypatch.setattr(sm, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(files, "exchange", lambda a, b: False)
     if sys.platform.startswith("linux"):
         assert exchanged == [True]
 

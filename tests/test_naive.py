@@ -13,13 +13,8 @@ import tensorflow as tf
 import inception_keras as ik
 from inception_keras.architecture import VARIANTS
 from inception_keras.cli import build_parser, main
-from inception_keras.summary import (
-    ALEXNET_PARAMS,
-    compare_naive,
-    format_comparison,
-    format_summary,
-    summary_rows,
-)
+from inception_keras.naive import ALEXNET_PARAMS, compare_naive, format_comparison
+from inception_keras.summary import format_summary, summary_rows
 
 # Table 1's blocks, typed in here independently of the package:
 # (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
@@ -237,7 +232,7 @@ def test_compare_naive_rejects_variant_and_aux(capsys):
 @pytest.mark.slow
 def test_cli_compare_naive_prints_the_table():
     command = [sys.executable, "-m", "inception_keras.cli", "summary", "--compare-naive"]
-    result = subprocess.run(command + ["--input-size", "96"], capture_output=True, text=True)
+    result = subprocess.run(command + ["--image-size", "96"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("GoogLeNet, (b) with 1x1 reductions (Table 1) vs (a) naive modules")

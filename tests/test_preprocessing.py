@@ -322,8 +322,8 @@ def test_header_sizes_of_every_format_are_checked_against_the_limit():
     }
     for name, (data, width, height) in cases.items():
         pixels = width * height
-        assert _problem(data, max_pixels=pixels) == "", name
-        assert _problem(data, max_pixels=pixels - 1) == (
+        assert _problem(data, max_image_pixels=pixels) == "", name
+        assert _problem(data, max_image_pixels=pixels - 1) == (
             f"image is {width}x{height} pixels, over the limit of {pixels - 1} pixels"
         ), name
     for name in ("huge png", "huge jpeg", "huge top-down bmp"):  # over the default limit too
@@ -333,13 +333,13 @@ def test_header_sizes_of_every_format_are_checked_against_the_limit():
 def test_gif_counts_every_frame_on_a_canvas_as_large_as_the_largest_frame():
     frames = [RGB[:4, :5], 255 - RGB[:4, :5], RGB[4:8, :5]]
     gif = encode_gif(frames)
-    assert _problem(gif, max_pixels=60) == ""
-    assert _problem(gif, max_pixels=59) == (
+    assert _problem(gif, max_image_pixels=60) == ""
+    assert _problem(gif, max_image_pixels=59) == (
         "image is 3 frames of 5x4 pixels, over the limit of 59 pixels"
     )
     # The logical screen claims 1x1, the frame is 5x4: TensorFlow decodes onto the larger canvas.
     tiny_screen = _claiming(encode_gif(frames[:1]), 6, "<HH", 1, 1)
-    assert _problem(tiny_screen, max_pixels=19) == (
+    assert _problem(tiny_screen, max_image_pixels=19) == (
         "image is 5x4 pixels, over the limit of 19 pixels"
     )
     assert np.array_equal(_decode(tiny_screen), frames[0])
@@ -356,9 +356,9 @@ def test_decode_refuses_before_decoding_with_the_limit_named():
         tf.function(pp.decode_for_eval)(tf.constant(bomb), 8)
     png = tf.io.encode_png(RGB).numpy()
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"image is {len(png)} bytes, over "):
-        pp.decode_image(tf.constant(png), max_bytes=len(png) - 1)
+        pp.decode_image(tf.constant(png), max_image_bytes=len(png) - 1)
     with pytest.raises(tf.errors.InvalidArgumentError, match="over the limit of 98 pixels"):
-        pp.decode_image(tf.constant(png), max_pixels=98)
+        pp.decode_image(tf.constant(png), max_image_pixels=98)
     assert np.array_equal(pp.decode_image(tf.constant(png), len(png), 99).numpy(), RGB)
 
 
@@ -372,4 +372,4 @@ def test_decode_refuses_formats_whose_size_is_not_checked():
     ):
         pp.decode_image(tf.constant(webp))
     with pytest.raises(ValueError, match="must be positive"):
-        pp.image_problem(tf.constant(webp), max_pixels=0)
+        pp.image_problem(tf.constant(webp), max_image_pixels=0)

@@ -69,10 +69,10 @@ def from_server(server, published, monkeypatch, tmp_path):
     monkeypatch.setenv(pretrained.MIRROR_ENV, url)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setitem(
-        presets.PRESETS,
+        presets.WEIGHTS_PRESETS,
         "bvlc",
         dataclasses.replace(
-            presets.PRESETS["bvlc"], sha1=sha1_of(published / "bvlc_googlenet.caffemodel")
+            presets.WEIGHTS_PRESETS["bvlc"], sha1=sha1_of(published / "bvlc_googlenet.caffemodel")
         ),
     )
     return tmp_path / "keras" / "models"
@@ -110,7 +110,9 @@ def test_slim_preset_from_its_archive(from_server, server):
 
 def test_a_wrong_hash_is_refused_and_nothing_is_kept(from_server, monkeypatch):
     monkeypatch.setitem(
-        presets.PRESETS, "bvlc", dataclasses.replace(presets.PRESETS["bvlc"], sha1="0" * 40)
+        presets.WEIGHTS_PRESETS,
+        "bvlc",
+        dataclasses.replace(presets.WEIGHTS_PRESETS["bvlc"], sha1="0" * 40),
     )
     with pytest.raises(pretrained.DownloadError, match="SHA-1"):
         ik.GoogLeNet(weights="imagenet")

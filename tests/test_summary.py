@@ -62,7 +62,7 @@ def test_summary_reports_where_the_paper_disagrees():
 
 def test_cli_summary(capsys):
     assert (
-        main(["summary", "--variant", "bn", "--input-size", "96", "--classes", "6", "--aux"]) == 0
+        main(["summary", "--variant", "bn", "--image-size", "96", "--classes", "6", "--aux"]) == 0
     )
     out = capsys.readouterr().out
     assert "googlenet: input (96, 96, 3)" in out

@@ -126,9 +126,9 @@ def test_the_resumed_checkpoint_exports_and_evaluates(resumed_run, data_dir, tmp
         main(
             [
                 "export",
-                "--checkpoint",
+                "--model",
                 str(out / "best.keras"),
-                "--output",
+                "--output-dir",
                 str(tmp_path / "sm"),
                 "--calibration-images",
                 "16",

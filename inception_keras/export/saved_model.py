@@ -28,13 +28,10 @@ does not restore, see :class:`_ServingModule`); a plain ``tf.Module`` does all t
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import numbers
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import time
 
@@ -45,7 +42,7 @@ import tensorflow as tf
 from inception_keras import preprocessing
 from inception_keras.errors import UsageError
 from inception_keras.export.serving import INPUT_NAME, OUTPUT_NAME, SERVING_DEFAULT
-from inception_keras.files import CLASS_NAMES_ASSET
+from inception_keras.files import CLASS_NAMES_ASSET, move_into_place, rename_exclusive
 from inception_keras.model import inference_model
 from inception_keras.runners.names import BYTES_INPUT, SERVING_BYTES
 from inception_keras.runners.saved_model import SavedModelRunner  # noqa: F401 (importable here too)
@@ -178,15 +175,15 @@ def _publish(staged, model_dir, name, version, overwrite, scratch):
     if version is not None:
         target = os.path.join(model_dir, str(int(version)))
         if overwrite:
-            _move_into_place(staged, target, scratch)
-        elif not _rename_exclusive(staged, target):
+            move_into_place(staged, target, scratch)
+        elif not rename_exclusive(staged, target):
             raise _version_exists(name, version, target)
         return target
     while True:
         # TF Serving's versions are the all-digit sub-directories; scratch folders never count.
         taken = (int(d) for d in os.listdir(model_dir) if d.isdigit())
         target = os.path.join(model_dir, str(max(taken, default=0) + 1))
-        if _rename_exclusive(staged, target):
+        if rename_exclusive(staged, target):
             return target
 
 
@@ -370,71 +367,3 @@ def _write_warmup_requests(export_dir, name, image_size):
                 predict_log=prediction_log_pb2.PredictLog(request=request)
             )
             writer.write(log.SerializeToString())
-
-
-def _move_into_place(staged, target, scratch):
-    """Renames the finished export to ``target``; an existing ``target`` is swapped out atomically
-    (Linux ``renameat2(RENAME_EXCHANGE)``) and its old content left in ``scratch`` for deletion.
-
-    Without an atomic exchange the old version is first renamed into ``scratch``: a server polling
-    in that instant may briefly see the version missing, but nothing is ever half-written.
-    """
-    if _rename_exclusive(staged, target):
-        return
-    if _exchange(staged, target):
-        return
-    old = os.path.join(scratch, "old")
-    os.rename(target, old)
-    try:
-        os.rename(staged, target)
-    except BaseException:
-        os.rename(old, target)  # put the previous version back before scratch is deleted
-        raise
-
-
-_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2  # <linux/fs.h>
-
-
-def _renameat2(a, b, flags):
-    """Linux ``renameat2(a, b, flags)``: 0 on success, else the errno (``ENOSYS`` where the call
-    is unavailable: another system, an old C library)."""
-    if not sys.platform.startswith("linux"):
-        return errno.ENOSYS
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        return errno.ENOSYS
-    at_fdcwd = -100  # <fcntl.h> AT_FDCWD
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), flags) == 0:
-        return 0
-    return ctypes.get_errno()
-
-
-def _exchange(a, b):
-    """Atomically swaps two paths with Linux ``renameat2``; False where that is unavailable."""
-    return _renameat2(a, b, _RENAME_EXCHANGE) == 0
-
-
-def _rename_exclusive(source, target):
-    """Renames the directory ``source`` to ``target`` unless ``target`` exists (then False).
-
-    Atomic, so of two processes claiming one ``target`` exactly one succeeds: Linux
-    ``renameat2(RENAME_NOREPLACE)``, elsewhere (or on a file system without it) a plain rename,
-    which fails onto a non-empty directory - and a version directory is never empty.
-    """
-    error = _renameat2(source, target, _RENAME_NOREPLACE)
-    if error == 0:
-        return True
-    if error == errno.EEXIST:
-        return False
-    if error not in (errno.ENOSYS, errno.EINVAL):  # EINVAL: the file system lacks the flag
-        raise OSError(error, os.strerror(error), target)
-    try:
-        os.rename(source, target)
-    except (FileExistsError, NotADirectoryError):
-        return False
-    except OSError as failure:
-        if failure.errno == errno.ENOTEMPTY:
-            return False
-        raise
-    return True

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from inception_keras import data, preprocessing, shapes
+from inception_keras import data, image_batches, preprocessing, shapes
 from inception_keras.defaults import LATENCY_RUNS, VERIFY_IMAGES
 from inception_keras.errors import UsageError
 from inception_keras.export.config import QUANTIZATIONS, Tolerances
@@ -241,7 +241,7 @@ def verification_images(image_size, images=None, data_config=None, limit=512, so
                 "cannot use these images: "
                 + "; ".join(f"{path}: {reason}" for path, reason in errors.items())
             )
-        dataset, _ = data.image_files_dataset(files[:limit], image_size=image_size)
+        dataset, _ = image_batches.image_files_dataset(files[:limit], image_size=image_size)
         dataset = dataset.map(
             lambda batch, paths: (batch, -tf.ones_like(paths, tf.int64))
         ).unbatch()

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from inception_keras import preprocessing
-from inception_keras.data import DataConfig, image_files_dataset, load_data
+from inception_keras.data import DataConfig, load_data
 from inception_keras.errors import UsageError
 from inception_keras.export import onnx, saved_model, tflite
 from inception_keras.export.config import CALIBRATION_IMAGES, FORMATS, ONNX_OPSET, QUANTIZATIONS
@@ -26,6 +26,7 @@ from inception_keras.files import (
     file_digest,
     read_json,
 )
+from inception_keras.image_batches import image_files_dataset
 from inception_keras.image_files import expand_image_paths
 from inception_keras.model import inference_model
 from inception_keras.runners import KerasRunner, class_names

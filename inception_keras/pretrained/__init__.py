@@ -3,7 +3,7 @@ package's layer names, cache the conversion, and load it into a model.
 
 A *source* is one of:
 
-- a preset name from :data:`presets.PRESETS` (``"bvlc"``, ``"slim"``) or ``"imagenet"`` (the
+- a preset name from :data:`presets.WEIGHTS_PRESETS` (``"bvlc"``, ``"slim"``) or ``"imagenet"`` (the
   variant's preset), downloaded with ``keras.utils.get_file`` into the Keras cache;
 - a BVLC GoogLeNet ``.caffemodel`` file, a TF-slim checkpoint prefix (``.../inception_v1.ckpt``)
   or its ``.tar.gz`` archive (for machines without internet);
@@ -20,7 +20,7 @@ names is first used.
 """
 
 from inception_keras import lazy
-from inception_keras.pretrained.presets import IMAGENET, PRESETS
+from inception_keras.pretrained.presets import IMAGENET, PRESETS, WEIGHTS_PRESETS
 from inception_keras.pretrained.sources import (
     IMAGENET_CLASSES,
     DownloadError,
@@ -50,6 +50,7 @@ __all__ = [
     "IMAGENET",
     "IMAGENET_CLASSES",
     "PRESETS",
+    "WEIGHTS_PRESETS",
     "DownloadError",
     "Source",
     "WeightsError",

@@ -15,7 +15,7 @@ import numpy as np
 
 from inception_keras.files import atomic_output, file_digest
 from inception_keras.pretrained import caffe, slim
-from inception_keras.pretrained.presets import PRESETS
+from inception_keras.pretrained.presets import WEIGHTS_PRESETS
 from inception_keras.pretrained.sources import (
     DownloadError,
     Source,
@@ -38,7 +38,7 @@ def cache_dir(directory=None):
 
 def download(preset, directory=None):
     """The preset's file, downloaded once into the Keras cache and checked against its SHA-1."""
-    preset = PRESETS[preset] if isinstance(preset, str) else preset
+    preset = WEIGHTS_PRESETS[preset] if isinstance(preset, str) else preset
     mirror = os.environ.get(MIRROR_ENV)
     origin = f"{mirror.rstrip('/')}/{preset.file_name}" if mirror else preset.origin
     root = cache_dir(directory)
@@ -83,7 +83,7 @@ def convert_source(source, directory=None):
 
 def _convert(source, directory):
     if source.kind == "preset":
-        return _cached_preset(PRESETS[source.location], directory)
+        return _cached_preset(WEIGHTS_PRESETS[source.location], directory)
     if source.kind == "caffe":
         return caffe.convert(source.location)
     if source.kind == "slim":

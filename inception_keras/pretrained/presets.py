@@ -34,7 +34,7 @@ class Preset:
     checkpoint: str | None = None
 
 
-PRESETS = {
+WEIGHTS_PRESETS = {
     p.name: p
     for p in (
         Preset(
@@ -65,3 +65,5 @@ PRESETS = {
 
 # weights="imagenet" means the variant's published weights.
 IMAGENET = {"paper": "bvlc", "slim": "slim"}
+
+PRESETS = WEIGHTS_PRESETS  # its former name, the same dict

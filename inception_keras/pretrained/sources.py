@@ -14,7 +14,7 @@ import zipfile
 
 from inception_keras import defaults
 from inception_keras.errors import UsageError
-from inception_keras.pretrained.presets import IMAGENET, PRESETS
+from inception_keras.pretrained.presets import IMAGENET, WEIGHTS_PRESETS
 
 IMAGENET_CLASSES = defaults.IMAGENET_CLASSES
 
@@ -50,7 +50,7 @@ class Source:
     def aux_heads(self):
         """Whether the source holds the aux classifiers' weights (``None``: unknown)."""
         if self.kind == "preset":
-            return PRESETS[self.location].aux_heads
+            return WEIGHTS_PRESETS[self.location].aux_heads
         if self.kind in ("slim", "slim_archive"):
             return False
         return None
@@ -64,7 +64,7 @@ def resolve(weights, variant=None):
     text = os.fspath(weights) if isinstance(weights, os.PathLike) else weights
     if not isinstance(text, str):
         raise WeightsError(
-            f"`weights` must be None, 'imagenet', a preset name {tuple(PRESETS)} "
+            f"`weights` must be None, 'imagenet', a preset name {tuple(WEIGHTS_PRESETS)} "
             f"or a path; got {weights!r}."
         )
     if text == "imagenet":
@@ -74,8 +74,8 @@ def resolve(weights, variant=None):
                 f"variant='paper' (BVLC's Caffe model) or variant='slim' (TF-slim's)."
             )
         text = IMAGENET[variant]
-    if text in PRESETS:
-        return Source("preset", text, PRESETS[text].variant)
+    if text in WEIGHTS_PRESETS:
+        return Source("preset", text, WEIGHTS_PRESETS[text].variant)
     path = os.path.expanduser(text)
     if path.endswith(".caffemodel") and os.path.isfile(path):
         return Source("caffe", path, "paper")
@@ -94,7 +94,7 @@ def resolve(weights, variant=None):
     if not os.path.exists(path):
         raise WeightsError(
             f"`weights` {text!r}: no such file, and not 'imagenet' or a preset "
-            f"name {tuple(PRESETS)}."
+            f"name {tuple(WEIGHTS_PRESETS)}."
         )
     raise WeightsError(
         f"`weights` {text!r} is not a .caffemodel, a TF-slim checkpoint prefix or "
