@@ -147,6 +147,13 @@ def dataclass_from_options(cls, args, **overrides):
     return cls(**{**options_for(args, cls), **overrides})
 
 
+def _int_option(parser, flag, default, text, **kwargs):
+    """An integer option whose help ends with the API's default: ``TEXT (default N)``."""
+    parser.add_argument(
+        flag, type=int, default=default, help=f"{text} (default {default})", **kwargs
+    )
+
+
 def _renamed(flag):
     """An argparse action storing the value of ``flag``, whose other spellings are its former
     names: still accepted, with a one-line note on stderr naming ``flag``."""
@@ -434,12 +441,7 @@ def build_parser():
         help=f"square input size (default {defaults.INPUT_SIZE}, at least 32; --input-size: its "
         "former name)",
     )
-    summary.add_argument(
-        "--classes",
-        type=int,
-        default=defaults.IMAGENET_CLASSES,
-        help=f"number of classes (default {defaults.IMAGENET_CLASSES})",
-    )
+    _int_option(summary, "--classes", defaults.IMAGENET_CLASSES, "number of classes")
     summary.add_argument("--aux", action="store_true", help="include the two auxiliary classifiers")
     summary.add_argument(
         "--compare-naive",
@@ -492,12 +494,12 @@ def build_parser():
         "SavedModel version directory, a .tflite or an .onnx file",
     )
     evaluate.add_argument("--crops", type=int, choices=CROP_SCHEMES, default=1)
-    evaluate.add_argument(
+    _int_option(
+        evaluate,
         "--eval-batch-size",
-        type=int,
-        default=defaults.EVAL_BATCH_SIZE,
+        defaults.EVAL_BATCH_SIZE,
+        "crops per forward pass",
         metavar="CROPS",
-        help=f"crops per forward pass (default {defaults.EVAL_BATCH_SIZE})",
     )
     add_dataclass_options(
         evaluate,
@@ -642,18 +644,8 @@ def build_parser():
         help="the model to compare with (default: the manifest's "
         "source checkpoint if it exists, else the SavedModel)",
     )
-    verify.add_argument(
-        "--max-images",
-        type=int,
-        default=defaults.VERIFY_IMAGES,
-        help=f"images to run (default {defaults.VERIFY_IMAGES})",
-    )
-    verify.add_argument(
-        "--latency-runs",
-        type=int,
-        default=defaults.LATENCY_RUNS,
-        help=f"timed batch-1 calls per artefact (default {defaults.LATENCY_RUNS})",
-    )
+    _int_option(verify, "--max-images", defaults.VERIFY_IMAGES, "images to run")
+    _int_option(verify, "--latency-runs", defaults.LATENCY_RUNS, "timed batch-1 calls per artefact")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     add_dataclass_options(verify, Tolerances)
     verify.set_defaults(func=_verify)
@@ -672,18 +664,8 @@ def build_parser():
         required=True,
         help="a .keras checkpoint, a SavedModel version directory, a .tflite or an .onnx file",
     )
-    predict.add_argument(
-        "--top-k",
-        type=int,
-        default=defaults.TOP_K,
-        help=f"classes per image (default {defaults.TOP_K})",
-    )
-    predict.add_argument(
-        "--batch-size",
-        type=int,
-        default=defaults.IMAGE_BATCH_SIZE,
-        help=f"images per forward pass (default {defaults.IMAGE_BATCH_SIZE})",
-    )
+    _int_option(predict, "--top-k", defaults.TOP_K, "classes per image")
+    _int_option(predict, "--batch-size", defaults.IMAGE_BATCH_SIZE, "images per forward pass")
     predict.add_argument(
         "--image-size",
         type=int,

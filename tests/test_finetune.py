@@ -69,6 +69,20 @@ def data_config(folders, **changes):
     )
 
 
+def recipe_options(folders, weights, output_dir, **changes):
+    """``ik.train`` options of a small finetune run on the folders."""
+    return dict(
+        dataset=str(folders[0]),
+        validation_dir=str(folders[1]),
+        image_size=SIZE,
+        batch_size=16,
+        recipe="finetune",
+        weights=weights,
+        output_dir=str(output_dir),
+        **changes,
+    )
+
+
 def pil_images(folder):
     """The folder's images in the order the data source lists them (classes, then files)."""
     files = sorted(str(p) for p in folder.rglob("*.png"))
@@ -211,19 +225,15 @@ def test_classifier_from_the_cache_equals_one_trained_through_the_frozen_network
 @pytest.mark.slow
 def test_two_phases_keep_the_frozen_layers_and_write_one_run(folders, source, tmp_path, capsys):
     out = tmp_path / "run"
-    options = dict(
-        dataset=str(folders[0]),
-        validation_dir=str(folders[1]),
-        image_size=SIZE,
-        batch_size=16,
-        recipe="finetune",
-        weights=source,
+    options = recipe_options(
+        folders,
+        source,
+        out,
         epochs=3,
         patience=5,
         finetune_epochs=2,
         unfreeze_from="inception_4e",
         feature_views=2,
-        output_dir=str(out),
     )
     result = ik.train(verbose=0, **options)
     history = read_history(str(out / "history.csv"))
@@ -274,18 +284,8 @@ class Interrupt(keras.callbacks.Callback):
 def test_an_interrupted_run_resumes_with_its_cached_features(
     folders, source, tmp_path, capsys, phase
 ):
-    options = dict(
-        dataset=str(folders[0]),
-        validation_dir=str(folders[1]),
-        image_size=SIZE,
-        batch_size=16,
-        recipe="finetune",
-        weights=source,
-        epochs=2,
-        patience=5,
-        finetune_epochs=2,
-        output_dir=str(tmp_path / "run"),
-        verbose=0,
+    options = recipe_options(
+        folders, source, tmp_path / "run", epochs=2, patience=5, finetune_epochs=2, verbose=0
     )
     with pytest.raises(KeyboardInterrupt):
         ik.train(extra_callbacks=[Interrupt(phase)], **options)
@@ -308,18 +308,8 @@ def test_pretrained_backbone_beats_random_weights(quickstart_run, folders, tmp_p
     it classifies the four-class folder far better than the same recipe from random weights."""
     scores = {}
     for name, weights in (("pretrained", str(quickstart_run.checkpoint)), ("random", source)):
-        result = ik.train(
-            dataset=str(folders[0]),
-            validation_dir=str(folders[1]),
-            image_size=SIZE,
-            batch_size=16,
-            recipe="finetune",
-            weights=weights,
-            epochs=15,
-            finetune_epochs=1,
-            output_dir=str(tmp_path / name),
-            verbose=0,
-        )
+        options = recipe_options(folders, weights, tmp_path / name, epochs=15, finetune_epochs=1)
+        result = ik.train(verbose=0, **options)
         scores[name] = result.best_val_top1
     assert scores["pretrained"] >= 0.8 and scores["pretrained"] > scores["random"] + 0.25, scores
 
