@@ -218,6 +218,8 @@ def _inverse_power(d, beta):
     return tf.pow(d, -beta)
 
 
+# Named as Keras' layer on purpose: a .keras file stores weights under paths derived from the class
+# name, so renaming it would keep every saved checkpoint from loading.
 @keras.saving.register_keras_serializable(package="inception_keras")
 class Conv2D(keras.layers.Conv2D):
     """``keras.layers.Conv2D`` whose training step computes the filter gradient as one matrix
@@ -353,6 +355,7 @@ def per_tap_filter_gradient(x, upstream, kernel_size):
     return tf.stack([tf.stack(row) for row in taps])
 
 
+# Named as Keras' layer on purpose, like Conv2D above: saved checkpoints depend on the name.
 @keras.saving.register_keras_serializable(package="inception_keras")
 class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` whose training step runs TensorFlow's fused kernel.

@@ -174,6 +174,8 @@ def _stem_conv1(x, row, variant):
     if variant.caffe_padding:
         pad = row.kernel // 2
         x = keras.layers.ZeroPadding2D(pad, name=f"{row.name}_pad")(x)
+        # Keras' own layer: this package's Conv2D speeds up stride-1 "same" convolutions only, and
+        # saved checkpoints store this layer's weights under Keras' class name.
         return keras.layers.Conv2D(
             row.filters,
             row.kernel,
