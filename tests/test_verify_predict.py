@@ -15,11 +15,11 @@ import inception_keras as ik
 from inception_keras import shapes
 from inception_keras.cli import main
 from inception_keras.export import MANIFEST, export, write_manifest
-from inception_keras.export.runners import class_names, load_runner
 from inception_keras.export.saved_model import SavedModelRunner
 from inception_keras.export.tflite import export_tflite
 from inception_keras.export.verify import Tolerances, check_files, verification_images, verify
 from inception_keras.predict import predict
+from inception_keras.runners import load_runner, shipped_class_names
 
 # Every test here trains, exports or starts processes: the slow tier.
 pytestmark = pytest.mark.slow
@@ -320,15 +320,15 @@ def test_every_artefact_finds_its_class_names(exported, tmp_path):
         version / "googlenet.onnx",
         version / "googlenet_int8.tflite",
     ):
-        assert class_names(path) == shapes.CLASS_NAMES, path
+        assert shipped_class_names(path) == shapes.CLASS_NAMES, path
     # Without the manifest the SavedModel still has its asset; an .onnx on its own has no names.
     bare = copy_version(exported, tmp_path)
     os.remove(bare / MANIFEST)
-    assert class_names(bare) == shapes.CLASS_NAMES
+    assert shipped_class_names(bare) == shapes.CLASS_NAMES
     alone = tmp_path / "alone"
     alone.mkdir()
     shutil.copy(version / "googlenet.onnx", alone)
-    assert class_names(alone / "googlenet.onnx") is None
+    assert shipped_class_names(alone / "googlenet.onnx") is None
     assert predict(alone / "googlenet.onnx", [exported["images"][0]]).predictions[0].labels[0] in [
         str(i) for i in range(len(shapes.CLASS_NAMES))
     ]  # ids as labels

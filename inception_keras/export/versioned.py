@@ -29,7 +29,7 @@ from inception_keras.files import (
 from inception_keras.image_batches import image_files_dataset
 from inception_keras.image_files import expand_image_paths
 from inception_keras.model import inference_model
-from inception_keras.runners import KerasRunner, class_names
+from inception_keras.runners import KerasRunner, shipped_class_names
 from inception_keras.version import VERSION, installed_version
 
 
@@ -149,7 +149,7 @@ def export_checkpoint(
             kwargs["representative_data"] = representative_dataset(
                 load_data(config).train, calibration_images
             )
-    kwargs.setdefault("class_names", class_names(checkpoint))
+    kwargs.setdefault("class_names", shipped_class_names(checkpoint))
     return export(
         model, base_dir, source=os.path.abspath(checkpoint), training_config=train_config, **kwargs
     )

@@ -14,6 +14,7 @@ from inception_keras.runners.loading import (
     checkpoint_class_names,
     class_names,
     load_runner,
+    shipped_class_names,
 )
 from inception_keras.runners.onnx import OnnxRunner
 from inception_keras.runners.saved_model import SavedModelRunner
@@ -30,4 +31,5 @@ __all__ = [
     "checkpoint_class_names",
     "class_names",
     "load_runner",
+    "shipped_class_names",
 ]

@@ -27,7 +27,7 @@ def load_runner(path):
     path = os.fspath(path)
     kind = artefact_format(path)
     runner = _load(kind, path)
-    runner.class_names = class_names(path)
+    runner.class_names = shipped_class_names(path)
     if runner.class_names is not None and len(runner.class_names) != runner.num_classes:
         raise UsageError(
             f"{path!r} predicts {runner.num_classes} classes but its metadata names "
@@ -80,7 +80,7 @@ def artefact_format(path):
     )
 
 
-def class_names(path):
+def shipped_class_names(path):
     """The class names shipped with an artefact, or ``None``.
 
     Looked up where each format keeps them: ``manifest.json`` in the export's version directory
@@ -117,3 +117,6 @@ def asset_class_names(directory):
 
 def _names(names):
     return tuple(str(n) for n in names) if names else None
+
+
+class_names = shipped_class_names  # its former name, still importable
