@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv-peer/ at the repository root with PyTorch and torchvision from the package
-# registry, for scripts/peer_torchvision.py (the side-by-side peer of `inception-keras benchmark
+# registry, for benchmark/peer_torchvision.py (the side-by-side peer of `inception-keras benchmark
 # --peer-python .venv-peer/bin/python`). Never a dependency of inception-keras: a separate venv.
 # TORCH and TORCHVISION choose the releases (default: torch 2.14.1, torchvision 0.29.1).
 set -euo pipefail

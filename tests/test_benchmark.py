@@ -245,7 +245,7 @@ def test_a_peer_report_is_checked_when_read(tmp_path):
     bad = tmp_path / "peer.json"
     bad.write_text('{"train": [{"mode": "x"}], "inference": []}')
     assert main(["benchmark", "--peer", str(bad), "--sections", "roofline"]) == 2
-    with pytest.raises(UsageError, match="not a report of scripts/peer_torchvision.py"):
+    with pytest.raises(UsageError, match="not a report of peer_torchvision.py"):
         load_peer(bad)
     with pytest.raises(UsageError, match="not both"):
         benchmark.BenchmarkConfig(peer=str(bad), peer_python="python").resolved()

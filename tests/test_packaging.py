@@ -1,4 +1,5 @@
-"""What the wheel carries besides code: the licence and the notice for the class names."""
+"""What the wheel carries besides the API: the licence, the notice for the class names, and the
+benchmark's torchvision peer."""
 
 import pathlib
 import subprocess
@@ -35,6 +36,9 @@ def test_wheel_carries_the_licence_and_the_wordnet_notice(tmp_path):
         assert "Version 2.0" in archive.read(licence).decode()
         notice = archive.read("inception_keras/NOTICE").decode()
         labels = archive.read("inception_keras/imagenet_labels.txt").decode()
+        # The benchmark's torchvision peer, run as a file by another Python: shipped too.
+        peer = archive.read("inception_keras/benchmark/peer_torchvision.py").decode()
+    assert "import torchvision" in peer and "inception_keras" not in peer.split('"""')[2]
     # The WordNet licence asks for its copyright notice and disclaimer on every copy.
     assert "WordNet 3.0 Copyright 2006 by Princeton University.  All rights reserved." in notice
     assert 'THIS SOFTWARE AND DATABASE IS PROVIDED "AS IS"' in notice

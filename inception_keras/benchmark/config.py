@@ -33,10 +33,10 @@ class BenchmarkConfig:
         sections: comma-separated subset of roofline,train,pipeline,inference,settings
             (settings: the runtime settings sweep, a few minutes more; not in the default run).
         matmul_size: side of the square matrices of the roofline measurement.
-        peer: a JSON report of ``scripts/peer_torchvision.py`` (torchvision's GoogLeNet) from
+        peer: a JSON report of ``benchmark/peer_torchvision.py`` (torchvision's GoogLeNet) from
             this machine; the goals against torchvision are ratios against it.
         peer_python: a Python with torch and torchvision (``./scripts/peer_env.sh`` makes
-            ``.venv-peer``): runs ``scripts/peer_torchvision.py`` at this run's sizes, after
+            ``.venv-peer``): runs ``benchmark/peer_torchvision.py`` at this run's sizes, after
             this package's training and before its inference measurements.
     """
 

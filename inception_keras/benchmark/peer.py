@@ -1,5 +1,6 @@
-"""The peer: torchvision's GoogLeNet measured on the same machine by ``scripts/peer_torchvision.py``
-in its own Python (PyTorch is never a dependency of this package)."""
+"""The peer: torchvision's GoogLeNet measured on the same machine by ``peer_torchvision.py`` (beside
+this module, shipped with the package) in its own Python: PyTorch is never a dependency of this
+package, and that file imports nothing of it."""
 
 import json
 import os
@@ -7,11 +8,7 @@ import subprocess
 
 from inception_keras.errors import UsageError
 
-PEER_SCRIPT = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    "scripts",
-    "peer_torchvision.py",
-)
+PEER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_torchvision.py")
 
 
 def load_peer(path):
@@ -24,18 +21,13 @@ def load_peer(path):
             float(row["images_per_sec"]), str(row["mode"]), bool(row["bfloat16"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(
-            f"`peer` {path!r} is not a report of scripts/peer_torchvision.py ({error!r})."
+            f"`peer` {path!r} is not a report of peer_torchvision.py ({error!r})."
         ) from None
     return peer
 
 
 def run_peer(config, log=print):
     """Runs the peer script with ``config.peer_python`` at this run's sizes; its report."""
-    if not os.path.isfile(PEER_SCRIPT):
-        raise UsageError(
-            f"`peer_python` needs {PEER_SCRIPT} (in the repository, not in an installed "
-            "package): run it yourself and pass its JSON as `peer`."
-        )
     command = [
         config.peer_python,
         PEER_SCRIPT,

@@ -15,7 +15,9 @@ class BenchmarkReport:
     pipeline: dict = dataclasses.field(default_factory=dict)
     inference: list = dataclasses.field(default_factory=list)
     settings: list = dataclasses.field(default_factory=list)
-    peer: dict = dataclasses.field(default_factory=dict)  # scripts/peer_torchvision.py's JSON
+    peer: dict = dataclasses.field(
+        default_factory=dict
+    )  # benchmark/peer_torchvision.py's JSON
     targets: list = dataclasses.field(default_factory=list)
     seconds: float = 0.0
 

@@ -15,7 +15,7 @@ and the input pipeline on its own, all in one run.
    against the default - ONNX Runtime session options and graph optimisation levels, TFLite
    threads and XNNPACK, TF intra-/inter-op threads and ``steps_per_execution`` for training;
 6. with ``peer`` or ``peer_python``: torchvision's GoogLeNet at its best settings
-   (``scripts/peer_torchvision.py``), so the goals against it are ratios from the same machine.
+   (``benchmark/peer_torchvision.py``), so the goals against it are ratios from the same machine.
 
 Training is measured both ways a user trains: through ``model.fit`` with this package's
 ``compile_for_training``, and plain Keras - ``GoogLeNet(include_aux=True)`` compiled by hand

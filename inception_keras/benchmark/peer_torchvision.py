@@ -1,9 +1,10 @@
 """torchvision's GoogLeNet measured the way a PyTorch user runs it at its best, for
 ``inception-keras benchmark --peer``: JSON on stdout (or ``--output``).
 
-Run with the peer's own Python (``./scripts/peer_env.sh`` makes one)::
+Shipped inside the package and run as a file by the peer's own Python (``./scripts/peer_env.sh``
+makes one); it imports nothing of inception-keras::
 
-    .venv-peer/bin/python scripts/peer_torchvision.py --output peer.json
+    .venv-peer/bin/python inception_keras/benchmark/peer_torchvision.py --output peer.json
 
 Training: ``googlenet(aux_logits=True)`` from scratch, SGD with momentum 0.9, loss
 ``main + 0.3 * aux1 + 0.3 * aux2`` (the paper's weighting, as in torchvision's reference
