@@ -1,7 +1,10 @@
-"""The benchmark's report: its tables, and the performance goals checked on one run's numbers."""
+"""The benchmark's report: its tables, and the performance goals (:mod:`.goals`) checked on one
+run's numbers."""
 
 import dataclasses
 import json
+
+from inception_keras.benchmark.goals import GOALS
 
 
 @dataclasses.dataclass
@@ -15,9 +18,7 @@ class BenchmarkReport:
     pipeline: dict = dataclasses.field(default_factory=dict)
     inference: list = dataclasses.field(default_factory=list)
     settings: list = dataclasses.field(default_factory=list)
-    peer: dict = dataclasses.field(
-        default_factory=dict
-    )  # benchmark/peer_torchvision.py's JSON
+    peer: dict = dataclasses.field(default_factory=dict)  # benchmark/peer_torchvision.py's JSON
     targets: list = dataclasses.field(default_factory=list)
     seconds: float = 0.0
 
@@ -186,25 +187,6 @@ def _table(header, rows):
     return [text[0], "  ".join("-" * w for w in widths)] + text[1:]
 
 
-# The performance goals, each checked on one run's numbers: (name, goal as text, threshold).
-# The goals against torchvision need its figures from the same run (``peer``).
-GOALS = {
-    "fp32_training": ("training fp32 reaches a share of the fp32 roofline", ">= 80%", 0.8),
-    "fp32_training_peer": ("training fp32 against torchvision's best fp32", ">= 1.2x", 1.2),
-    "bf16_training_peer": ("training bf16 against torchvision's best bf16", ">= 1.3x", 1.3),
-    "pipeline": ("the input pipeline outpaces the fastest training step", ">= 3x", 3.0),
-    "fp32_inference": (
-        "the best fp32 artefact at batch 1 reaches a share of the roofline",
-        ">= 90%",
-        0.9,
-    ),
-    "fp32_inference_peer": (
-        "the best fp32 artefact against torchvision's best fp32, batch-1 latency",
-        ">= 2x",
-        2.0,
-    ),
-    "int8": ("TFLite int8 is faster than float32 at batch 1", ">= 3x", 3.0),
-}
 _FP32_ARTEFACTS_EXCLUDED = ("TFLite float16", "TFLite int8")
 
 
