@@ -12,7 +12,7 @@ from inception_keras.data_config import DataConfig
 from inception_keras.errors import UsageError
 from inception_keras.preprocessing_config import AugmentConfig
 from inception_keras.pretrained import sources
-from inception_keras.recipes import PRESETS, RECIPE_DEFAULTS, RECIPES
+from inception_keras.recipes import PRESETS, RECIPE_DATA_DEFAULTS, RECIPE_DEFAULTS, RECIPES
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # What TrainConfig.strategy accepts; inception_keras.distribute.make_strategy makes each.
@@ -174,9 +174,11 @@ def run_configs(preset=None, config=None, data_config=None, **options):
 
     Values are taken, later ones winning, from: the dataclasses' defaults, ``config`` and
     ``data_config`` if given, the named ``preset`` (see :mod:`inception_keras.recipes`), and
-    ``options``. Each option names a field of ``TrainConfig``, ``DataConfig`` or
-    :class:`~inception_keras.preprocessing_config.AugmentConfig` (``area_range=(0.5, 1.0)``,
-    ``flip=False`` ...); ``augment=False`` trains without augmentation. ``image_size`` and
+    ``options``; under all of them, the recipe's data defaults
+    (:data:`~inception_keras.recipes.RECIPE_DATA_DEFAULTS`). Each option names a field of
+    ``TrainConfig``, ``DataConfig`` or :class:`~inception_keras.preprocessing_config.AugmentConfig`
+    (``area_range=(0.5, 1.0)``, ``flip=False`` ...); ``augment=False`` trains without
+    augmentation. ``image_size`` and
     ``seed`` set both configs, so the model and the data agree. Unset recipe fields
     (``learning_rate``, ``optimizer`` ...) take the recipe's defaults.
     """
@@ -186,6 +188,9 @@ def run_configs(preset=None, config=None, data_config=None, **options):
     data_fields = {f.name for f in dataclasses.fields(DataConfig)}
     augment_fields = {f.name for f in dataclasses.fields(AugmentConfig)}
     values = {**PRESETS.get(preset, {}), **options}
+    recipe = values.get("recipe", config.recipe if config is not None else None)
+    if data_config is None:  # a DataConfig given is the caller's choice of every data setting
+        values = {**RECIPE_DATA_DEFAULTS.get(recipe, {}), **values}
     unknown = sorted(set(values) - train_fields - data_fields - augment_fields)
     if unknown:
         raise UsageError(f"unknown training option(s): {', '.join(unknown)}.")

@@ -341,3 +341,19 @@ def test_unfreeze_from_belongs_to_the_finetune_recipe_and_fit_refuses_it(source)
     empty = tf.data.Dataset.from_tensors((tf.zeros([1, SIZE, SIZE, 3]), tf.zeros([1], tf.int32)))
     with pytest.raises(UsageError, match="run it with train"):
         ik.fit(config, empty, empty, 2)
+
+
+def test_the_recipe_crops_half_the_image_or_more_unless_told(source, folders):
+    """The finetune recipe's data default (recipes.RECIPE_DATA_DEFAULTS), under explicit options."""
+    _, data = run_configs(recipe="finetune", weights=source)
+    assert data.augment.area_range == (0.5, 1.0)
+    _, data = run_configs(recipe="finetune", weights=source, area_range=(0.2, 1.0))
+    assert data.augment.area_range == (0.2, 1.0)
+    _, data = run_configs(recipe="modern")
+    assert data.augment.area_range == (0.08, 1.0)  # the paper's
+    _, data = run_configs(recipe="finetune", weights=source, augment=False)
+    assert data.augment is None
+    given = DataConfig(dataset=str(folders[0]))
+    assert run_configs(recipe="finetune", weights=source, data_config=given)[1].augment == (
+        given.augment
+    )
