@@ -18,6 +18,7 @@ import functools
 import math
 import os
 import random
+import warnings
 
 import keras
 import numpy as np
@@ -246,6 +247,7 @@ def fit(
         # Epochs of a fixed number of steps read one stream, so no epoch runs out of data.
         train_dataset = train_dataset.repeat()
 
+    _warn_if_the_average_lags(config, config.epochs * schedule_steps)
     resuming = check_output_dir(config, num_classes)
 
     keras.utils.set_random_seed(config.seed)
@@ -289,6 +291,23 @@ def fit(
     # The CSV log spans the whole run, epochs before a resume included; the best scores are
     # those best.keras was saved with.
     return TrainResult.read(config.output_dir, model)
+
+
+def _warn_if_the_average_lags(config, total_steps):
+    """EMA over a run too short for it: the weights validated and saved would be close to the
+    ones the run started from (a short fine-tuning run validates at chance level)."""
+    if not config.ema:
+        return
+    span = 1 / (1 - config.ema_momentum)  # the steps an average mostly reflects
+    if total_steps < 3 * span:
+        warnings.warn(
+            f"EMA momentum {config.ema_momentum} averages over about {span:.0f} steps, and this "
+            f"run takes {total_steps}: validation and checkpoints would lag far behind the model. "
+            f"Set ema_momentum to at most {1 - 3 / total_steps:.3g} (--ema-momentum) or turn "
+            "EMA off (--no-ema).",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def train(

@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 import json
 import warnings
 
@@ -199,6 +200,21 @@ def test_steps_per_epoch_in_whole_calls_is_checked_before_anything_is_written(tm
     with pytest.raises(UsageError, match=r"`steps_per_epoch` \(6\) must be a multiple"):
         fit(config, small_dataset(), small_dataset(), CLASSES, steps_per_epoch=6, verbose=0)
     assert not (tmp_path / "run").exists()
+
+
+def test_an_average_longer_than_the_run_is_warned_about_before_anything_is_written(tmp_path):
+    a_file = tmp_path / "a_file"  # the run stops at the output folder, right after the check
+    a_file.write_text("mine")
+    config = TrainConfig(variant="bn", image_size=SIZE, epochs=2, output_dir=str(a_file))
+    steps = 2 * int(small_dataset().cardinality())
+    expected = f"EMA momentum 0.999 averages over about 1000 steps, and this run takes {steps}"
+    with pytest.warns(UserWarning, match=expected), pytest.raises(UsageError, match="a file"):
+        fit(config, small_dataset(), small_dataset(), CLASSES, verbose=0)
+    for quiet in (dict(ema_momentum=1 - 3 / steps), dict(ema=False)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(UsageError, match="a file"):
+                fit(dataclasses.replace(config, **quiet), small_dataset(), small_dataset(), CLASSES)
 
 
 @pytest.mark.slow
