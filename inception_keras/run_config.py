@@ -41,7 +41,7 @@ class TrainConfig:
         weight_decay: decoupled weight decay; unset: the recipe's.
         label_smoothing: label smoothing of the cross-entropy; unset: the recipe's.
         aux_weight: loss weight of each auxiliary classifier (the paper: 0.3; 0 disables them).
-        ema: Polyak averaging of the weights (optimizer EMA).
+        ema: Polyak averaging of the weights (optimizer EMA); the finetune recipe trains without.
         ema_momentum: EMA decay per step; pick it so 1 / (1 - momentum) is well under the number
             of training steps, or the average lags behind the model.
         precision: ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
