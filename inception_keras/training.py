@@ -306,7 +306,7 @@ def _warn_if_the_average_lags(config, total_steps):
             f"Set ema_momentum to at most {1 - 3 / total_steps:.3g} (--ema-momentum) or turn "
             "EMA off (--no-ema).",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of fit (through the state-restoring wrapper)
         )
 
 
