@@ -14,6 +14,7 @@ import keras
 
 from inception_keras import logs
 from inception_keras.files import (
+    BACKUP_DIR,
     BEST_CHECKPOINT,
     BEST_MONITOR,
     BEST_SCORE_FILE,
@@ -230,11 +231,17 @@ def _save_atomically(model, path):
         model.save(tmp)
 
 
-def training_callbacks(config, batch_size, drop_logs=()):
+def training_callbacks(
+    config, batch_size, drop_logs=(), *, epoch_logs=None, backup=True, ema=None, saved=None
+):
     """Throughput, learning rate, history, curves, resume backup, EMA swap, checkpoints, logs:
     in an order that matters.
 
     ``drop_logs``: keys of the epoch logs no callback should see (:class:`DropLogs`, first).
+    ``epoch_logs``: an :class:`EpochLogs` run next (values every row carries, metric names).
+    ``backup``: write the resume backup (a phase that reruns from its start needs none).
+    ``ema``: swap in the averaged weights (default: ``config.ema``). ``saved``: the model the
+    checkpoints hold, when not the one trained (:class:`RunCheckpoints`).
 
     The learning rate joins the epoch's logs before they are written. The history row of an
     epoch and its curves are written before its backup, so an epoch the backup counts as done is
@@ -244,20 +251,22 @@ def training_callbacks(config, batch_size, drop_logs=()):
     and the checkpoints is mended at resume: ``RunCheckpoints`` writes the restored epoch's.
     """
     out = config.output_dir
-    result = [
-        DropLogs(drop_logs),
+    result = [DropLogs(drop_logs), *([epoch_logs] if epoch_logs else [])]
+    result += [
         keras.callbacks.TerminateOnNaN(),
         Throughput(batch_size),
         LearningRate(),
         EpochHistory(os.path.join(out, HISTORY_FILE)),
         TrainingCurves(out),
-        AtomicBackupAndRestore(os.path.join(out, "backup")),
     ]
-    ema = keras.callbacks.SwapEMAWeights(swap_on_epoch=True) if config.ema else None
-    if ema is not None:
-        result.append(ema)
+    if backup:
+        result.append(AtomicBackupAndRestore(os.path.join(out, BACKUP_DIR)))
+    swap = None
+    if config.ema if ema is None else ema:
+        swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
+        result.append(swap)
     result += [
-        RunCheckpoints(out, ema=ema),
+        RunCheckpoints(out, ema=swap, saved=saved),
         keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False),
     ]
     return result

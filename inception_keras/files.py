@@ -21,6 +21,7 @@ CURVES_FILE = "curves.png"  # history.csv drawn, beside it
 BEST_CHECKPOINT, LAST_CHECKPOINT = "best.keras", "last.keras"
 BEST_SCORE_FILE = "best_score.json"  # the validation scores best.keras was saved with
 BEST_MONITOR = "val_predictions_top1"  # the score that chooses best.keras: validation top-1
+BACKUP_DIR = "backup"  # a run's resume backup (Keras' BackupAndRestore), while it is unfinished
 MANIFEST = "manifest.json"  # in an export's version directory
 CLASS_NAMES_ASSET = "class_names.txt"  # in a SavedModel's assets
 

@@ -20,7 +20,6 @@ second from its last finished epoch (its backup holds the classifier of the firs
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import shutil
@@ -32,27 +31,17 @@ import tensorflow as tf
 from inception_keras import pretrained
 from inception_keras.architecture import FEATURES_LAYER, TABLE_1
 from inception_keras.callbacks import (
-    AtomicBackupAndRestore,
-    EpochHistory,
     EpochLogs,
-    LearningRate,
-    RunCheckpoints,
-    Throughput,
-    TrainingCurves,
     progress_verbosity,
+    training_callbacks,
     validation_end_is_not_a_warning,
 )
-from inception_keras.data import load_data
 from inception_keras.errors import UsageError
 from inception_keras.feature_cache import cached_features
-from inception_keras.files import (
-    BEST_MONITOR,
-    HISTORY_FILE,
-    read_history,
-)
+from inception_keras.files import BACKUP_DIR, BEST_MONITOR, HISTORY_FILE, read_history
 from inception_keras.model import GoogLeNet
-from inception_keras.optimizers import FusedAdamW, FusedSGD
-from inception_keras.run_folder import BACKUP, TrainResult, check_output_dir, prepare_run_folder
+from inception_keras.optimizers import make_optimizer
+from inception_keras.run_folder import TrainResult, check_output_dir, prepare_run_folder
 from inception_keras.schedules import WarmupCosineDecay
 
 #: The second phase's learning rate, as a fraction of the first's.
@@ -85,15 +74,9 @@ def head_dataset(examples, labels, num_classes, batch_size, seed=None):
     return tf.data.Dataset.zip((order, picks)).map(pick).batch(batch_size)
 
 
-def _optimizer(config, learning_rate):
-    if config.optimizer == "sgd":
-        return FusedSGD(learning_rate, momentum=config.momentum, weight_decay=config.weight_decay)
-    return FusedAdamW(learning_rate, weight_decay=config.weight_decay)
-
-
 def _compile(model, config, learning_rate):
     model.compile(
-        optimizer=_optimizer(config, learning_rate),
+        optimizer=make_optimizer(config, learning_rate, ema=False),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[
             keras.metrics.CategoricalAccuracy(name="top1"),
@@ -124,18 +107,6 @@ def frozen_before(model, name):
     return None
 
 
-def _phase_callbacks(config, batch_size, phase, saved=None):
-    out = config.output_dir
-    return [
-        EpochLogs({"phase": phase}),
-        keras.callbacks.TerminateOnNaN(),
-        Throughput(batch_size),
-        LearningRate(),
-        EpochHistory(os.path.join(out, HISTORY_FILE)),
-        TrainingCurves(out),
-    ], RunCheckpoints(out, saved=saved)
-
-
 def _train_head(model, cache, config, data_config, verbose, extra_callbacks):
     """Phase 1: the classifier on the cached features; returns the epochs run."""
     head = classifier_head(model, cache.train.shape[2:])
@@ -143,7 +114,10 @@ def _train_head(model, cache, config, data_config, verbose, extra_callbacks):
     num_classes, batch = len(cache.class_names), data_config.batch_size
     train = head_dataset(cache.train, cache.train_labels, num_classes, batch, config.seed)
     validation = head_dataset(cache.validation[None], cache.validation_labels, num_classes, batch)
-    callbacks, checkpoints = _phase_callbacks(config, batch, phase=1, saved=model)
+    # No resume backup: an interrupted first phase runs again from its start, on the cache.
+    callbacks = training_callbacks(
+        config, batch, epoch_logs=EpochLogs({"phase": 1}), backup=False, ema=False, saved=model
+    )
     stop = keras.callbacks.EarlyStopping(
         BEST_MONITOR, mode="max", patience=config.patience, restore_best_weights=True
     )
@@ -151,14 +125,14 @@ def _train_head(model, cache, config, data_config, verbose, extra_callbacks):
         train.prefetch(tf.data.AUTOTUNE),
         validation_data=validation,
         epochs=config.epochs,
-        callbacks=callbacks + [checkpoints, stop, *extra_callbacks],
+        callbacks=callbacks + [stop, *extra_callbacks],
         verbose=progress_verbosity(verbose),
         shuffle=False,  # head_dataset shuffles; Keras ignores (and warns about) it for tf.data
     )
     return len(history.epoch)
 
 
-def _fine_tune_top(model, config, data_config, first_epoch, verbose, extra_callbacks):
+def _fine_tune_top(model, config, data, batch, first_epoch, verbose, extra_callbacks):
     """Phase 2: the layers from ``unfreeze_from`` on, with the classifier, on augmented images."""
     frozen = frozen_before(model, config.unfreeze_from)
     if frozen:
@@ -169,9 +143,7 @@ def _fine_tune_top(model, config, data_config, first_epoch, verbose, extra_callb
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
-    data = load_data(data_config)
     num_classes = data.num_classes
-    batch = data_config.batch_size
 
     def one_hot(images, labels):
         return images, tf.one_hot(labels, num_classes)
@@ -187,8 +159,7 @@ def _fine_tune_top(model, config, data_config, first_epoch, verbose, extra_callb
         warmup_steps=0,
     )
     _compile(model, config, schedule)
-    callbacks, checkpoints = _phase_callbacks(config, batch, phase=2)
-    backup = AtomicBackupAndRestore(os.path.join(config.output_dir, BACKUP))
+    callbacks = training_callbacks(config, batch, epoch_logs=EpochLogs({"phase": 2}), ema=False)
     with validation_end_is_not_a_warning():
         model.fit(
             train,
@@ -196,26 +167,21 @@ def _fine_tune_top(model, config, data_config, first_epoch, verbose, extra_callb
             initial_epoch=first_epoch,
             epochs=first_epoch + config.finetune_epochs,
             steps_per_epoch=steps,
-            # The history row comes before the backup, the checkpoints after: fit's order.
-            callbacks=callbacks + [backup, checkpoints, *extra_callbacks],
+            callbacks=callbacks + list(extra_callbacks),
             verbose=progress_verbosity(verbose),
             shuffle=False,
         )
 
 
-def fit_finetune(config, data_config, verbose="auto", extra_callbacks=()):
-    """Runs the ``finetune`` recipe (see the module's text) and returns a
-    :class:`~inception_keras.run_folder.TrainResult`."""
+def fit_finetune(config, data_config, data, verbose="auto", extra_callbacks=()):
+    """Runs the ``finetune`` recipe (see the module's text) on ``data``
+    (:func:`inception_keras.data.load_data` of ``data_config``, with a validation set) and
+    returns a :class:`~inception_keras.run_folder.TrainResult`."""
     if config.recipe != "finetune":
         raise UsageError(f"fit_finetune runs the finetune recipe, not {config.recipe!r}.")
     out = config.output_dir
-    phase_two_started = os.path.exists(os.path.join(out, BACKUP, "training_metadata.json"))
-    views_probe = load_data(dataclasses.replace(data_config, augment=None))
-    if views_probe.validation is None:
-        raise UsageError(
-            "training needs a validation set: set a validation split, folder or fraction."
-        )
-    num_classes, class_names = views_probe.num_classes, views_probe.class_names
+    phase_two_started = os.path.exists(os.path.join(out, BACKUP_DIR, "training_metadata.json"))
+    num_classes, class_names = data.num_classes, data.class_names
     resuming = check_output_dir(config, num_classes)
 
     keras.utils.set_random_seed(config.seed)
@@ -228,7 +194,7 @@ def fit_finetune(config, data_config, verbose="auto", extra_callbacks=()):
     backbone = keras.Model(model.input, model.get_layer(FEATURES_LAYER).output, name="backbone")
 
     prepare_run_folder(config, resuming, num_classes, class_names, data_config)
-    os.makedirs(os.path.join(out, BACKUP), exist_ok=True)  # marks the run unfinished until done
+    os.makedirs(os.path.join(out, BACKUP_DIR), exist_ok=True)  # the run is unfinished until done
 
     if phase_two_started:  # the backup holds the whole model, the first phase's classifier in it
         history = read_history(os.path.join(out, HISTORY_FILE))
@@ -239,7 +205,8 @@ def fit_finetune(config, data_config, verbose="auto", extra_callbacks=()):
         head_epochs = _train_head(model, cache, config, data_config, verbose, extra_callbacks)
     if config.finetune_epochs:
         print(f"Phase 2: {config.unfreeze_from} and above, at a tenth of the learning rate.")
-        _fine_tune_top(model, config, data_config, head_epochs, verbose, extra_callbacks)
-    shutil.rmtree(os.path.join(out, BACKUP), ignore_errors=True)
+        batch = data_config.batch_size
+        _fine_tune_top(model, config, data, batch, head_epochs, verbose, extra_callbacks)
+    shutil.rmtree(os.path.join(out, BACKUP_DIR), ignore_errors=True)
 
     return TrainResult.read(out, model)

@@ -62,3 +62,17 @@ class FusedSGD(keras.optimizers.SGD):
             momentum=tf.cast(self.momentum, dtype),
             use_nesterov=self.nesterov,
         )
+
+
+def make_optimizer(config, learning_rate, ema=None):
+    """The optimizer a training configuration names (a :class:`~inception_keras.run_config.
+    TrainConfig`): :class:`FusedSGD` with its momentum for ``"sgd"``, else :class:`FusedAdamW`,
+    with its weight decay, at ``learning_rate`` (a number or a schedule); weights averaged if
+    ``ema`` (default: ``config.ema``) with ``config.ema_momentum``."""
+    ema = config.ema if ema is None else ema
+    common = dict(learning_rate=learning_rate, use_ema=ema, ema_momentum=config.ema_momentum)
+    if config.optimizer == "sgd":
+        return FusedSGD(
+            momentum=config.momentum, weight_decay=config.weight_decay or None, **common
+        )
+    return FusedAdamW(weight_decay=config.weight_decay, **common)

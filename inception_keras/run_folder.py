@@ -12,6 +12,7 @@ import keras
 from inception_keras.callbacks import best_scores
 from inception_keras.errors import UsageError
 from inception_keras.files import (
+    BACKUP_DIR,
     BEST_CHECKPOINT,
     BEST_SCORE_FILE,
     CURVES_FILE,
@@ -24,8 +25,6 @@ from inception_keras.files import (
     remove_temporaries,
     write_json,
 )
-
-BACKUP = "backup"  # the resume backup's folder in a run's folder (Keras' BackupAndRestore)
 
 
 @dataclasses.dataclass
@@ -104,7 +103,7 @@ def check_output_dir(config, num_classes):
         parent = os.path.dirname(parent)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"`output_dir` {out!r}: no permission to write in {parent!r}.")
-    if os.path.isdir(os.path.join(out, BACKUP)):
+    if os.path.isdir(os.path.join(out, BACKUP_DIR)):
         previous = read_json(os.path.join(out, TRAIN_CONFIG_FILE)) or {}
         now = dict(dataclasses.asdict(config), num_classes=num_classes)
         changed = [f for f in _RESUME_FIELDS if f in previous and previous[f] != now[f]]
@@ -137,7 +136,7 @@ def prepare_run_folder(config, resuming, num_classes, class_names=None, data_con
     os.makedirs(out, exist_ok=True)
     # What a killed run left half-written: never read, removed before this run writes its own.
     remove_temporaries(out, RUN_FILES)
-    remove_temporaries(os.path.join(out, BACKUP), BACKUP_FILES)
+    remove_temporaries(os.path.join(out, BACKUP_DIR), BACKUP_FILES)
     if not resuming:  # a fresh run, or one replacing a finished run (overwrite)
         for name in (HISTORY_FILE, CURVES_FILE, BEST_SCORE_FILE, BEST_CHECKPOINT, LAST_CHECKPOINT):
             with contextlib.suppress(FileNotFoundError):

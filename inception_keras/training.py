@@ -38,7 +38,7 @@ from inception_keras.distribute import is_chief, make_strategy, with_auto_shard
 from inception_keras.errors import UsageError
 from inception_keras.finetune import fit_finetune
 from inception_keras.model import OUTPUT_NAMES, GoogLeNet
-from inception_keras.optimizers import FusedAdamW, FusedSGD
+from inception_keras.optimizers import make_optimizer
 from inception_keras.run_config import (  # noqa: F401 (re-exported: part of the training API)
     PRECISIONS,
     TrainConfig,
@@ -67,13 +67,7 @@ def learning_rate_schedule(config, steps_per_epoch):
 
 
 def build_optimizer(config, steps_per_epoch):
-    schedule = learning_rate_schedule(config, steps_per_epoch)
-    common = dict(learning_rate=schedule, use_ema=config.ema, ema_momentum=config.ema_momentum)
-    if config.optimizer == "sgd":
-        return FusedSGD(
-            momentum=config.momentum, weight_decay=config.weight_decay or None, **common
-        )
-    return FusedAdamW(weight_decay=config.weight_decay, **common)
+    return make_optimizer(config, learning_rate_schedule(config, steps_per_epoch))
 
 
 def compile_for_training(model, config, steps_per_epoch):
@@ -330,15 +324,17 @@ def train(
     if steps_per_epoch is not None:
         options["steps_per_epoch"] = steps_per_epoch
     config, data_config = run_configs(preset, config, data_config, **options)
-    if config.recipe == "finetune":
-        return fit_finetune(config, data_config, verbose, extra_callbacks)
-    # A multi-worker strategy must exist before TensorFlow runs any operation: make it first.
-    strategy = make_strategy(config.strategy)
+    finetune = config.recipe == "finetune"
+    # A multi-worker strategy must exist before TensorFlow runs any operation: make it first. The
+    # finetune recipe runs on the default one.
+    strategy = None if finetune else make_strategy(config.strategy)
     data = load_data(data_config)
     if data.validation is None:
         raise UsageError(
             "training needs a validation set: set a validation split, folder or fraction."
         )
+    if finetune:
+        return fit_finetune(config, data_config, data, verbose, extra_callbacks)
     result = fit(
         config,
         data.train,
