@@ -92,7 +92,8 @@ def _run(backbone, dataset, verbose):
     features, labels = [], []
     counting = verbose and sys.stdout.isatty()  # a count in place on a terminal; a log gets one
     for images, batch_labels in dataset:
-        features.append(np.asarray(backbone(images, training=False), np.float32))
+        # The compiled predict step: quicker than calling the model eagerly, the same numbers.
+        features.append(np.asarray(backbone.predict_on_batch(images), np.float32))
         labels.append(batch_labels.numpy().astype(np.int32))
         if counting:
             print(f"\r  {sum(map(len, labels))} images", end="", flush=True)
