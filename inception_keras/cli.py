@@ -354,7 +354,7 @@ def _features(args):
 
 
 def _explain(args):
-    from inception_keras.explain import explain_files
+    from inception_keras.explained_files import explain_files
     from inception_keras.plots.explain import save_explanations
 
     options = {"layer": args.layer} if args.layer is not None else {}

@@ -23,13 +23,11 @@ mixed-precision policy is explained through a float32 copy of its weights
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from inception_keras import image_batches, preprocessing
 from inception_keras.architecture import (
     BRANCHES,
     GRAD_CAM_LAYER,
@@ -41,9 +39,7 @@ from inception_keras.architecture import (
 )
 from inception_keras.defaults import IMAGE_BATCH_SIZE
 from inception_keras.errors import UsageError
-from inception_keras.files import MANIFEST, json_field
 from inception_keras.model import inference_model
-from inception_keras.runners import FORMAT_NAMES, artefact_format, load_runner
 
 DEFAULT_LAYER = GRAD_CAM_LAYER
 BLOCKS = tuple(row.name for row in TABLE_1 if isinstance(row, Inception))
@@ -241,6 +237,12 @@ def branch_attribution(model, images, class_index=None, batch_size=IMAGE_BATCH_S
         shares.append(_branch_shares(features, gradients, list(blocks.values())))
         chosen.append(_chosen(logits, picked))
     return head.attribution(blocks, np.concatenate(shares), np.concatenate(chosen))
+
+
+def check_layer(model, layer):
+    """``layer`` if Grad-CAM can use it on ``model`` (a layer with a spatial output on the main
+    head's path); a one-line ``UsageError`` naming the layers it could use otherwise."""
+    return _Head(model).feature_layer(layer)
 
 
 class _Head:
@@ -444,117 +446,14 @@ def _class_list(class_indices, class_names):
     return ("class " if len(unique) == 1 else "classes ") + ", ".join(named)
 
 
-# --------------------------------------------------------------------------
-# Image files with a checkpoint (the command line's ``explain``)
-# --------------------------------------------------------------------------
-@dataclasses.dataclass
-class ExplainedFiles:
-    """Result of :func:`explain_files`.
-
-    Attributes:
-        model: the checkpoint's path.
-        class_names: its class names (class ids as text when it has none).
-        paths: the images explained, in input order.
-        images: float32 ``[images, size, size, 3]``, each image as the model saw it (after the
-            evaluation preprocessing: central crop and resize), for drawing the maps over.
-        explanation: the :class:`Explanation` of those images (``None`` when none was readable).
-        errors: ``{path: reason}`` for the files that could not be read.
-    """
-
-    model: str
-    class_names: tuple[str, ...]
-    paths: list[str]
-    images: np.ndarray
-    explanation: Explanation | None
-    errors: dict[str, str]
+_MOVED_TO_EXPLAINED_FILES = ("ExplainedFiles", "load_checkpoint", "class_index_of", "explain_files")
 
 
-def load_checkpoint(path):
-    """The inference model (float32, main head only) and class names of a ``.keras`` checkpoint.
+def __getattr__(name):
+    """Image files explained with a checkpoint moved to :mod:`inception_keras.explained_files`;
+    their names stay importable from here."""
+    if name in _MOVED_TO_EXPLAINED_FILES:
+        from inception_keras import explained_files  # on first use: it builds on this module
 
-    An exported artefact (SavedModel, TFLite, ONNX) keeps no gradients, so it is refused with a
-    one-line ``UsageError`` naming the checkpoint it was exported from (``manifest.json``).
-    """
-    path = os.fspath(path)
-    kind = artefact_format(path)
-    if kind != "keras":
-        directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-        source = json_field(os.path.join(directory, MANIFEST), "source")
-        use = f"use {source}" if source else "use the .keras checkpoint it was exported from"
-        raise UsageError(
-            f"{path} is an exported {FORMAT_NAMES[kind]} model, which has no gradients; "
-            f"explaining needs its .keras checkpoint: {use}"
-        )
-    runner = load_runner(path)
-    names = runner.class_names or tuple(str(i) for i in range(runner.num_classes))
-    return runner.model, names
-
-
-def class_index_of(target, class_names):
-    """A class given by name or index (a name wins when names are digits) -> its index."""
-    if target is None or isinstance(target, (int, np.integer)) and not isinstance(target, bool):
-        return target
-    if target in class_names:
-        return class_names.index(target)
-    try:
-        return int(target)
-    except ValueError:
-        raise UsageError(
-            f"class {target!r} is neither an index nor one of the model's classes: "
-            f"{', '.join(class_names)}."
-        ) from None
-
-
-def explain_files(
-    model,
-    images,
-    layer=DEFAULT_LAYER,
-    target_class=None,
-    branches=False,
-    batch_size=IMAGE_BATCH_SIZE,
-    crop_fraction=preprocessing.DEFAULT_CROP_FRACTION,
-    max_image_bytes=preprocessing.MAX_IMAGE_BYTES,
-    max_image_pixels=preprocessing.MAX_IMAGE_PIXELS,
-):
-    """Explains image files with a ``.keras`` checkpoint.
-
-    Images are read as :func:`inception_keras.predict.predict` reads them (the evaluation
-    preprocessing); unreadable files are reported in ``errors`` and the others explained.
-
-    Args:
-        model: a ``.keras`` checkpoint path (see :func:`load_checkpoint`).
-        images: image files and/or folders.
-        layer: as for :func:`grad_cam`.
-        target_class: ``None`` (each image's predicted class), a class name or an index.
-        branches: also compute the :func:`branch_attribution`, over all the images.
-        batch_size, crop_fraction, max_image_bytes, max_image_pixels: as for ``predict``.
-
-    Returns:
-        :class:`ExplainedFiles`. Every image is kept in memory for drawing: meant for tens or
-        hundreds of images, not a whole data set.
-    """
-    network, names = load_checkpoint(model)
-    size = network.input_shape[1]
-    class_index = class_index_of(target_class, names)
-    layer = _Head(network).feature_layer(layer)  # before reading any image
-    batches = image_batches.ImageFileBatches(
-        images, size, batch_size, crop_fraction, max_image_bytes, max_image_pixels
-    )
-    pixels, paths = [], []
-    for batch, batch_paths in batches:
-        pixels.append(batch)
-        paths += batch_paths
-    errors = batches.errors
-    explanation = None
-    if pixels:
-        explanation = explain(
-            network, np.concatenate(pixels), class_index, layer, branches, batch_size
-        )
-    return ExplainedFiles(
-        model=os.fspath(model),
-        class_names=tuple(names),
-        paths=paths,
-        images=np.concatenate(pixels) if pixels else np.zeros((0, size, size, 3), np.float32),
-        explanation=explanation,
-        errors=errors,
-    )
+        return getattr(explained_files, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,7 @@ import inception_keras  # noqa: F401  before TensorFlow, for its CPU kernels
 # isort: split
 import numpy as np
 
-from inception_keras import explain, localisation, shapes
+from inception_keras import explain, explained_files, localisation, shapes
 from inception_keras.plots import save_png
 from inception_keras.plots.explain import draw_branch_shares, draw_gradcam_grid
 
@@ -32,7 +32,7 @@ def main():
     parser.add_argument("--output", default=DOCS)
     args = parser.parse_args()
 
-    model, names = explain.load_checkpoint(args.model)
+    model, names = explained_files.load_checkpoint(args.model)
     size = model.input_shape[1]
     examples = list(shapes.generate("validation", args.images, size, seed=0, masks=True))
     images = np.stack([image for image, _, _ in examples]).astype(np.float32)

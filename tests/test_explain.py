@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from inception_keras import explain, localisation
+from inception_keras import explain, explained_files, localisation
 
 # --------------------------------------------------------------------------
 # Grad-CAM against finite differences on a small network written out in NumPy
@@ -495,7 +495,9 @@ def test_cli_explains_images_into_pictures(quickstart_run, sample_images, tmp_pa
 def test_pictures_hold_the_image_the_map_and_the_class(quickstart_run, sample_images):
     from inception_keras.plots.explain import draw_branch_shares, draw_gradcam
 
-    explained = explain.explain_files(quickstart_run.checkpoint, sample_images, branches=True)
+    explained = explained_files.explain_files(
+        quickstart_run.checkpoint, sample_images, branches=True
+    )
     e, names = explained.explanation, explained.class_names
     c = int(e.class_indices[0])
     figure = draw_gradcam(
@@ -586,3 +588,11 @@ def test_cli_refuses_an_exported_artefact_naming_its_checkpoint(
             f"{'SavedModel' if artefact == version else 'TFLite'} model, which has no gradients; "
             f"explaining needs its .keras checkpoint: use {small_checkpoint}\n"
         )
+
+
+def test_image_files_explained_are_still_importable_from_explain():
+    """Their former home keeps handing them out (they moved to ``explained_files``)."""
+    for name in ("ExplainedFiles", "load_checkpoint", "class_index_of", "explain_files"):
+        assert getattr(explain, name) is getattr(explained_files, name)
+    with pytest.raises(AttributeError, match="no attribute 'grad_cams'"):
+        explain.grad_cams  # noqa: B018

@@ -1,7 +1,8 @@
 """Pictures of :mod:`inception_keras.explain`: Grad-CAM overlays and the branch shares.
 
 Each drawing function returns its ``Figure`` (see :mod:`inception_keras.plots`);
-:func:`save_explanations` writes the pictures of :func:`inception_keras.explain.explain_files`.
+:func:`save_explanations` writes the pictures of
+:func:`inception_keras.explained_files.explain_files`.
 """
 
 import os
@@ -161,7 +162,7 @@ def save_explanations(explained, output_dir, top_k=DEFAULT_TOP_K):
     computed, ``branches.png``, into ``output_dir`` (created if needed).
 
     Args:
-        explained: an :class:`inception_keras.explain.ExplainedFiles`.
+        explained: an :class:`inception_keras.explained_files.ExplainedFiles`.
         output_dir: the folder for the pictures.
         top_k: classes listed in each picture (0: none).
 
