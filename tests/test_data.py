@@ -10,7 +10,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from test_preprocessing import encode_bmp, encode_gif  # test-only byte writers
 
-from inception_keras import data, shapes
+from inception_keras import data, data_sources, shapes
 
 # Solid colours per class, so a label can be checked from the pixels.
 COLOURS = {"apple": (220, 30, 30), "banana": (30, 30, 220), "cherry": (30, 200, 30)}
@@ -80,13 +80,15 @@ def test_folder_validation_fraction_is_disjoint_stratified_and_stable(tmp_path):
     config = folder_config(root, validation_fraction=0.3)
 
     def split_files():
-        train, validation = data._split_fraction(data.list_image_folder(root), 0.3, config.seed)
+        train, validation = data_sources.split_fraction(
+            data.list_image_folder(root), 0.3, config.seed
+        )
         return {p for v in train.values() for p in v}, {p for v in validation.values() for p in v}
 
     train_files, val_files = split_files()
     assert len(val_files) == 9 and len(train_files) == 21 and not train_files & val_files
     assert split_files() == (train_files, val_files)  # same seed -> same split
-    other = data._split_fraction(data.list_image_folder(root), 0.3, seed=99)[1]
+    other = data_sources.split_fraction(data.list_image_folder(root), 0.3, seed=99)[1]
     assert {p for v in other.values() for p in v} != val_files
 
     loaded = data.load_data(config)
