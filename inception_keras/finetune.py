@@ -39,8 +39,10 @@ from inception_keras.callbacks import (
 from inception_keras.errors import UsageError
 from inception_keras.feature_cache import cached_features
 from inception_keras.files import BACKUP_DIR, BEST_MONITOR, HISTORY_FILE, read_history
+from inception_keras.global_state import restoring_global_state
 from inception_keras.model import GoogLeNet
 from inception_keras.optimizers import make_optimizer
+from inception_keras.run_config import FINETUNE_ON_SEVERAL_MACHINES
 from inception_keras.run_folder import TrainResult, check_output_dir, prepare_run_folder
 from inception_keras.schedules import WarmupCosineDecay
 
@@ -173,25 +175,37 @@ def _fine_tune_top(model, config, data, batch, first_epoch, verbose, extra_callb
         )
 
 
-def fit_finetune(config, data_config, data, verbose="auto", extra_callbacks=()):
+@restoring_global_state
+def fit_finetune(config, data_config, data, verbose="auto", extra_callbacks=(), strategy=None):
     """Runs the ``finetune`` recipe (see the module's text) on ``data``
     (:func:`inception_keras.data.load_data` of ``data_config``, with a validation set) and
-    returns a :class:`~inception_keras.run_folder.TrainResult`."""
+    returns a :class:`~inception_keras.run_folder.TrainResult`.
+
+    ``strategy``: a ``tf.distribute.Strategy`` on one machine (default: the current one); both
+    phases and the features run under it, with ``data_config.batch_size`` as the global batch.
+    ``config.precision`` is the global dtype policy during the run, as in
+    :func:`inception_keras.training.fit`, and restored after it.
+    """
     if config.recipe != "finetune":
         raise UsageError(f"fit_finetune runs the finetune recipe, not {config.recipe!r}.")
+    strategy = strategy or tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise UsageError(FINETUNE_ON_SEVERAL_MACHINES)
     out = config.output_dir
     phase_two_started = os.path.exists(os.path.join(out, BACKUP_DIR, "training_metadata.json"))
     num_classes, class_names = data.num_classes, data.class_names
     resuming = check_output_dir(config, num_classes)
 
     keras.utils.set_random_seed(config.seed)
-    model = GoogLeNet(
-        input_shape=(config.image_size, config.image_size, 3),
-        classes=num_classes,
-        variant=config.variant,
-    )
-    pretrained.initialize_from(model, config.weights)
-    backbone = keras.Model(model.input, model.get_layer(FEATURES_LAYER).output, name="backbone")
+    keras.mixed_precision.set_global_policy(config.precision)
+    with strategy.scope():
+        model = GoogLeNet(
+            input_shape=(config.image_size, config.image_size, 3),
+            classes=num_classes,
+            variant=config.variant,
+        )
+        pretrained.initialize_from(model, config.weights)
+        backbone = keras.Model(model.input, model.get_layer(FEATURES_LAYER).output, name="backbone")
 
     prepare_run_folder(config, resuming, num_classes, class_names, data_config)
     os.makedirs(os.path.join(out, BACKUP_DIR), exist_ok=True)  # the run is unfinished until done
@@ -202,11 +216,13 @@ def fit_finetune(config, data_config, data, verbose="auto", extra_callbacks=()):
     else:
         cache = cached_features(backbone, data_config, out, config.feature_views, verbose=True)
         print(f"Phase 1: the classifier on cached features ({cache.path}).")
-        head_epochs = _train_head(model, cache, config, data_config, verbose, extra_callbacks)
+        with strategy.scope():
+            head_epochs = _train_head(model, cache, config, data_config, verbose, extra_callbacks)
     if config.finetune_epochs:
         print(f"Phase 2: {config.unfreeze_from} and above, at a tenth of the learning rate.")
         batch = data_config.batch_size
-        _fine_tune_top(model, config, data, batch, head_epochs, verbose, extra_callbacks)
+        with strategy.scope():
+            _fine_tune_top(model, config, data, batch, head_epochs, verbose, extra_callbacks)
     shutil.rmtree(os.path.join(out, BACKUP_DIR), ignore_errors=True)
 
     return TrainResult.read(out, model)

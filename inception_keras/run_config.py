@@ -161,11 +161,20 @@ class TrainConfig:
                 f"`unfreeze_from` must be a layer of Table 1 ({', '.join(layers)}); "
                 f"got {self.unfreeze_from!r}."
             )
+        if self.strategy == "multi-worker":
+            raise UsageError(FINETUNE_ON_SEVERAL_MACHINES)
         for name in ("finetune_epochs", "patience"):
             if getattr(self, name) < 0:
                 raise UsageError(f"`{name}` must be >= 0; got {getattr(self, name)}.")
         if self.feature_views < 1:
             raise UsageError(f"`feature_views` must be at least 1; got {self.feature_views}.")
+
+
+FINETUNE_ON_SEVERAL_MACHINES = (
+    "the finetune recipe runs on one machine (its feature cache is one file in the run's "
+    "folder): use strategy 'mirrored' for several devices of one machine, or another recipe "
+    "to train on several machines."
+)
 
 
 def run_configs(preset=None, config=None, data_config=None, **options):

@@ -12,16 +12,12 @@ Recipes:
 - ``modern``: AdamW with weight decay, linear warm-up then cosine decay, label smoothing, EMA.
 """
 
-import contextlib
 import dataclasses
-import functools
 import math
 import os
-import random
 import warnings
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from inception_keras import pretrained
@@ -37,6 +33,7 @@ from inception_keras.data import load_data
 from inception_keras.distribute import is_chief, make_strategy, with_auto_shard
 from inception_keras.errors import UsageError
 from inception_keras.finetune import fit_finetune
+from inception_keras.global_state import restoring_global_state
 from inception_keras.model import OUTPUT_NAMES, GoogLeNet
 from inception_keras.optimizers import make_optimizer
 from inception_keras.run_config import (  # noqa: F401 (re-exported: part of the training API)
@@ -119,28 +116,7 @@ def training_targets(dataset, num_classes, validation=False):
     return dataset.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-@contextlib.contextmanager
-def _restored_global_state():
-    policy = keras.mixed_precision.global_policy()
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
-
-
-def _restoring_global_state(function):
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        with _restored_global_state():
-            return function(*args, **kwargs)
-
-    return wrapper
-
-
-@_restoring_global_state
+@restoring_global_state
 def fit(
     config,
     train_dataset,
@@ -324,17 +300,17 @@ def train(
     if steps_per_epoch is not None:
         options["steps_per_epoch"] = steps_per_epoch
     config, data_config = run_configs(preset, config, data_config, **options)
-    finetune = config.recipe == "finetune"
-    # A multi-worker strategy must exist before TensorFlow runs any operation: make it first. The
-    # finetune recipe runs on the default one.
-    strategy = None if finetune else make_strategy(config.strategy)
+    # A multi-worker strategy must exist before TensorFlow runs any operation: make it first.
+    strategy = make_strategy(config.strategy)
     data = load_data(data_config)
     if data.validation is None:
         raise UsageError(
             "training needs a validation set: set a validation split, folder or fraction."
         )
-    if finetune:
-        return fit_finetune(config, data_config, data, verbose, extra_callbacks)
+    if config.recipe == "finetune":
+        result = fit_finetune(config, data_config, data, verbose, extra_callbacks, strategy)
+        result.skipped_files = data.skipped_count()
+        return result
     result = fit(
         config,
         data.train,

@@ -8,7 +8,11 @@ the frozen layers must still hold bit for bit; and a random-weights start of the
 which the pretrained one must beat."""
 
 import dataclasses
+import json
 import os
+import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -163,6 +167,12 @@ def test_the_cache_is_reused_and_recomputed_when_an_input_changes(folders, sourc
         assert np.abs(changed.train[0][5] - first.train[0][5]).max() > 0
     finally:
         Image.fromarray(pixels).save(path)
+    # The same weights computing in bfloat16 (a mixed-precision run).
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # put back by conftest
+    _, half = backbone_of(source)
+    in_bf16 = feature_cache.cached_features(half, config, out, verbose=False)
+    assert not in_bf16.reused and in_bf16.path != first.path
+    assert 0 < np.abs(in_bf16.train - first.train).max() < 0.05 * np.abs(first.train).max()
 
 
 def test_views_need_augmentation_and_a_fixed_set(folders):
@@ -267,6 +277,19 @@ def test_two_phases_keep_the_frozen_layers_and_write_one_run(folders, source, tm
     assert "Computing" not in out_text and "Phase 1" in out_text
 
 
+@pytest.mark.slow
+def test_the_recipe_runs_in_its_precision_and_gives_the_policy_back(folders, source, tmp_path):
+    options = recipe_options(
+        folders, source, tmp_path / "run", epochs=1, finetune_epochs=1, precision="mixed_bfloat16"
+    )
+    result = ik.train(verbose=0, **options)
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert result.model.get_layer("inception_5b_1x1").compute_dtype == "bfloat16"
+    [cache] = (tmp_path / "run" / "feature_cache").glob("*.npz")
+    with np.load(cache) as stored:
+        assert json.loads(stored["described"].item())["compute_dtype"] == "bfloat16"
+
+
 class Interrupt(keras.callbacks.Callback):
     """Stops the run with an exception at the end of the first epoch of ``phase``."""
 
@@ -314,6 +337,36 @@ def test_pretrained_backbone_beats_random_weights(quickstart_run, folders, tmp_p
     assert scores["pretrained"] >= 0.8 and scores["pretrained"] > scores["random"] + 0.25, scores
 
 
+@pytest.mark.slow
+def test_both_phases_run_under_a_mirrored_strategy(shapes_data_dir, tmp_path):
+    """Two logical CPUs in a subprocess (tests/_finetune_worker.py): the features cached under
+    the strategy equal the backbone's run without it, and the phases freeze what they freeze."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
+    worker = [sys.executable, str(root / "tests" / "_finetune_worker.py")]
+    run = subprocess.run(
+        [*worker, "--out", str(tmp_path), "--data-dir", str(shapes_data_dir)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["replicas"] == result["model_replicas"] == 2
+    assert result["phases"] == [1, 1, 2]
+    assert result["reused"]  # the run's cache has the key of the source's backbone
+    assert result["feature_difference"] <= 1e-5 * max(1.0, result["feature_scale"])
+    kept, changed = set(result["kept"]), set(result["changed"])
+    assert not set(result["frozen"]) & changed and "conv1" in kept
+    assert not any(name.endswith("_bn") for name in changed)  # BatchNorm stays as it was
+    # The recipe's default unfreeze_from: inception_5a.
+    assert "fc" in changed and {"inception_5a_3x3", "inception_5b_1x1"} <= changed, changed
+    assert not any(name.startswith(("inception_3", "inception_4")) for name in changed)
+
+
 # --------------------------------------------------------------------------
 # Settings
 # --------------------------------------------------------------------------
@@ -325,6 +378,7 @@ def test_pretrained_backbone_beats_random_weights(quickstart_run, folders, tmp_p
         (dict(weights="W", freeze_until="inception_5b"), "leave `freeze_until` unset"),
         (dict(weights="W", feature_views=0), "`feature_views` must be at least 1"),
         (dict(weights="W", finetune_epochs=-1), "`finetune_epochs` must be >= 0"),
+        (dict(weights="W", strategy="multi-worker"), "runs on one machine"),
     ],
 )
 def test_bad_settings_are_refused_in_one_line(options, message, source):
