@@ -46,6 +46,7 @@ class CachedFeatures:
         validation: float32 ``[images, *feature]`` of the central crops, or None.
         validation_labels: int32 ``[images]``, or None.
         class_names: the data's class names.
+        skipped_files: the files that could not be read (no features, no row).
         path: the cache file.
         reused: whether the file was there already (nothing was computed).
     """
@@ -55,6 +56,7 @@ class CachedFeatures:
     validation: np.ndarray | None
     validation_labels: np.ndarray | None
     class_names: tuple[str, ...]
+    skipped_files: tuple[str, ...]
     path: str
     reused: bool
 
@@ -148,6 +150,7 @@ def cached_features(backbone, data_config, output_dir, views=1, verbose=True):
             backbone, images.validation, verbose
         )
     arrays["described"] = np.array(described)
+    arrays["skipped_files"] = np.array(images.decode_stats.skipped_files(), dtype=str)
     with atomic_output(path, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)
     for stale in glob.glob(os.path.join(glob.escape(directory), "*.npz")):
@@ -163,12 +166,14 @@ def cached_features(backbone, data_config, output_dir, views=1, verbose=True):
 
 
 def _result(arrays, class_names, path, reused):
+    skipped = arrays.get("skipped_files")
     return CachedFeatures(
         train=arrays["train"],
         train_labels=arrays["train_labels"],
         validation=arrays.get("validation"),
         validation_labels=arrays.get("validation_labels"),
         class_names=tuple(class_names),
+        skipped_files=tuple(str(name) for name in skipped) if skipped is not None else (),
         path=path,
         reused=reused,
     )

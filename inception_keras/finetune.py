@@ -210,11 +210,13 @@ def fit_finetune(config, data_config, data, verbose="auto", extra_callbacks=(), 
     prepare_run_folder(config, resuming, num_classes, class_names, data_config)
     os.makedirs(os.path.join(out, BACKUP_DIR), exist_ok=True)  # the run is unfinished until done
 
+    skipped = 0
     if phase_two_started:  # the backup holds the whole model, the first phase's classifier in it
         history = read_history(os.path.join(out, HISTORY_FILE))
         head_epochs = sum(1 for phase in history.get("phase", []) if phase == 1)
     else:
         cache = cached_features(backbone, data_config, out, config.feature_views, verbose=True)
+        skipped = len(cache.skipped_files)
         print(f"Phase 1: the classifier on cached features ({cache.path}).")
         with strategy.scope():
             head_epochs = _train_head(model, cache, config, data_config, verbose, extra_callbacks)
@@ -225,4 +227,7 @@ def fit_finetune(config, data_config, data, verbose="auto", extra_callbacks=(), 
             _fine_tune_top(model, config, data, batch, head_epochs, verbose, extra_callbacks)
     shutil.rmtree(os.path.join(out, BACKUP_DIR), ignore_errors=True)
 
-    return TrainResult.read(out, model)
+    result = TrainResult.read(out, model)
+    # The features' pipeline and the second phase's read the same files: the larger count.
+    result.skipped_files = max(skipped, data.skipped_count())
+    return result

@@ -308,9 +308,7 @@ def train(
             "training needs a validation set: set a validation split, folder or fraction."
         )
     if config.recipe == "finetune":
-        result = fit_finetune(config, data_config, data, verbose, extra_callbacks, strategy)
-        result.skipped_files = data.skipped_count()
-        return result
+        return fit_finetune(config, data_config, data, verbose, extra_callbacks, strategy)
     result = fit(
         config,
         data.train,

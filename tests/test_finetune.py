@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -173,6 +174,19 @@ def test_the_cache_is_reused_and_recomputed_when_an_input_changes(folders, sourc
     in_bf16 = feature_cache.cached_features(half, config, out, verbose=False)
     assert not in_bf16.reused and in_bf16.path != first.path
     assert 0 < np.abs(in_bf16.train - first.train).max() < 0.05 * np.abs(first.train).max()
+
+
+def test_unreadable_files_are_left_out_and_named(folders, source, tmp_path):
+    train = tmp_path / "train"
+    shutil.copytree(folders[0], train)
+    broken = train / "star" / "broken.png"
+    broken.write_bytes(b"not a PNG")
+    config = dataclasses.replace(data_config(folders), dataset=str(train))
+    _, backbone = backbone_of(source)
+    for reused in (False, True):
+        cache = feature_cache.cached_features(backbone, config, str(tmp_path), verbose=False)
+        assert cache.reused == reused and cache.skipped_files == (str(broken),)
+        assert cache.train.shape[1] == len(cache.train_labels) == 12 * len(CLASSES)
 
 
 def test_views_need_augmentation_and_a_fixed_set(folders):
