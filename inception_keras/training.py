@@ -270,11 +270,17 @@ def _warn_if_the_average_lags(config, total_steps):
         return
     span = 1 / (1 - config.ema_momentum)  # the steps an average mostly reflects
     if total_steps < 3 * span:
+        fitting = 1 - 3 / total_steps  # a span of a third of the run
+        advice = (
+            f"Set ema_momentum to at most {fitting:.3g} (--ema-momentum) or turn EMA off "
+            "(--no-ema)."
+            if fitting > 0
+            else "Turn EMA off (--no-ema)."
+        )
         warnings.warn(
             f"EMA momentum {config.ema_momentum} averages over about {span:.0f} steps, and this "
             f"run takes {total_steps}: validation and checkpoints would lag far behind the model. "
-            f"Set ema_momentum to at most {1 - 3 / total_steps:.3g} (--ema-momentum) or turn "
-            "EMA off (--no-ema).",
+            + advice,
             UserWarning,
             stacklevel=4,  # the caller of fit (through the state-restoring wrapper)
         )

@@ -241,6 +241,7 @@ def test_goals_are_checked_on_the_reports_numbers():
     assert re.search(r"outpaces the fastest training step +2\.5x +>= 3x +NO\n", alone_text)
 
 
+@pytest.mark.slow
 def test_a_peer_report_is_checked_when_read(tmp_path):
     bad = tmp_path / "peer.json"
     bad.write_text('{"train": [{"mode": "x"}], "inference": []}')

@@ -282,6 +282,7 @@ def test_asking_whether_a_set_is_prepared_warns_no_more(tmp_path, monkeypatch):
     assert any(re.match(r"Variant folder .* has no dataset_info\.json", m) for m in seen), seen
 
 
+@pytest.mark.slow
 def test_reading_a_tfds_split_logs_no_deprecation(shapes_data_dir):
     from inception_keras.data import DataConfig, load_data
 

@@ -192,6 +192,7 @@ def test_several_runs_are_overlaid_one_colour_per_run():
     assert figure.get_suptitle() == "sgd vs adamw"
 
 
+@pytest.mark.slow
 def test_plot_command_draws_one_or_several_runs(tmp_path, capsys):
     shorter = {k: v[:2] for k, v in HISTORY.items()}
     write_history(tmp_path / "a" / "run", HISTORY)

@@ -126,6 +126,7 @@ def test_corrupt_files_are_skipped_and_counted(tmp_path):
     assert loaded.skipped_files() == sorted(bad) and loaded.skipped_count() == 2
 
 
+@pytest.mark.slow
 def test_deterministic_mode_reproduces_batches(tmp_path):
     root = make_folder(str(tmp_path / "imgs"), per_class=4)
     noisy = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
@@ -260,6 +261,7 @@ def test_only_regular_files_are_listed_or_read(tmp_path):
     assert stats.skipped_files() == [fifo] and stats.reasons() == {fifo: "not a regular file"}
 
 
+@pytest.mark.slow
 def test_pipelines_skip_and_count_images_over_the_limits(tmp_path):
     root = make_folder(str(tmp_path / "imgs"), per_class=2)
     big = os.path.join(root, "apple", "big.png")
@@ -366,6 +368,7 @@ def _softmax_regression_accuracy(x_train, y_train, x_val, y_val, steps=300, lr=0
     return accuracy(x_train, y_train), accuracy(x_val, y_val)
 
 
+@pytest.mark.slow
 def test_shapes_not_linearly_separable():
     def features(split, count):
         images, labels = _split(split, count, size=64)
@@ -412,6 +415,7 @@ def test_shapes_tfds_builder_registered_and_loadable(tmp_path):
     assert all(np.array_equal(s[0], e[0]) and s[1] == e[1] for s, e in zip(stored, expected))
 
 
+@pytest.mark.slow
 def test_load_data_default_shapes_source(tmp_path):
     config = data.DataConfig(
         dataset="shapes/smoke",
@@ -433,6 +437,7 @@ def test_load_data_default_shapes_source(tmp_path):
     assert images.shape == (64, 32, 32, 3)
 
 
+@pytest.mark.slow
 def test_pipeline_feeds_keras_fit_and_reports_skips(tmp_path):
     import keras
 

@@ -108,6 +108,7 @@ def test_paths_of_the_wrong_kind_are_named_in_one_line(tmp_path, capsys):
     assert a_file.read_text() == "not a directory"
 
 
+@pytest.mark.slow
 def test_more_wrong_paths_and_values_are_one_line(tmp_path, capsys):
     from inception_keras import shapes
     from inception_keras.model import GoogLeNet

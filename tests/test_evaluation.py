@@ -261,6 +261,7 @@ def test_top_k_ties_go_to_the_lower_class_and_logits_are_softmaxed():
     )
 
 
+@pytest.mark.slow
 def test_evaluate_model_with_a_small_googlenet():
     keras.utils.set_random_seed(0)
     model = ik.GoogLeNet(input_shape=(64, 64, 3), classes=5)

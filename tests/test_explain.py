@@ -271,6 +271,7 @@ def _hand_shares(model, images, widths, class_index=None):
     return shares, chosen
 
 
+@pytest.mark.slow
 def test_branch_shares_equal_a_hand_computation_with_table_1_widths():
     from inception_keras import GoogLeNet
 

@@ -106,6 +106,7 @@ def backbone_of(weights):
 # --------------------------------------------------------------------------
 # The feature cache
 # --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cached_features_are_the_backbones_outputs_on_the_images(folders, source, tmp_path):
     _, backbone = backbone_of(source)
     cache = feature_cache.cached_features(
@@ -125,6 +126,7 @@ def test_cached_features_are_the_backbones_outputs_on_the_images(folders, source
     assert cache.class_names == tuple(sorted(CLASSES))
 
 
+@pytest.mark.slow
 def test_the_cache_is_reused_and_recomputed_when_an_input_changes(folders, source, tmp_path):
     model, backbone = backbone_of(source)
     config = data_config(folders)
@@ -176,6 +178,7 @@ def test_the_cache_is_reused_and_recomputed_when_an_input_changes(folders, sourc
     assert 0 < np.abs(in_bf16.train - first.train).max() < 0.05 * np.abs(first.train).max()
 
 
+@pytest.mark.slow
 def test_unreadable_files_are_left_out_and_named(folders, source, tmp_path):
     train = tmp_path / "train"
     shutil.copytree(folders[0], train)
@@ -201,6 +204,7 @@ def test_views_need_augmentation_and_a_fixed_set(folders):
 # --------------------------------------------------------------------------
 # Phase 1 against Keras training through the frozen network
 # --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_classifier_from_the_cache_equals_one_trained_through_the_frozen_network(
     folders, source, tmp_path
 ):

@@ -73,6 +73,7 @@ class Stop(Exception):
     pass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "verbose, terminal, expected",
     [("auto", False, 2), ("auto", True, 1), (0, False, 0), (1, False, 1), (2, True, 2)],

@@ -269,6 +269,7 @@ def test_classifier_activation_none_gives_logits():
         assert not np.allclose(logits.sum(-1), 1.0)
 
 
+@pytest.mark.slow
 def test_save_and_load_keras_file_safe_mode(tmp_path):
     model = ik.GoogLeNet(input_shape=(96, 96, 3), classes=5, include_aux=True)
     x = np.random.default_rng(1).uniform(0, 255, (2, 96, 96, 3)).astype("float32")
@@ -281,6 +282,7 @@ def test_save_and_load_keras_file_safe_mode(tmp_path):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), want)
 
 
+@pytest.mark.slow
 def test_a_keras_file_with_keras_own_batch_norm_loads(tmp_path):
     # A bn-variant file whose batch norms name Keras' own layer, as a GoogLeNet built with
     # keras.layers.BatchNormalization saves them, loads, predicts the same and reads as "bn".

@@ -44,6 +44,7 @@ def relative_error(got, want):
     return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoding", ["v1", "v2"])
 def test_converted_model_equals_caffe(files, images, reference, encoding):
     _, paths, _ = files
@@ -59,6 +60,7 @@ def test_converted_model_equals_caffe(files, images, reference, encoding):
         assert np.abs(got[0] - got[1]).max() > 0.01, ours
 
 
+@pytest.mark.slow
 def test_caffe_semantics(files, images, reference):
     """What makes the weights fit: explicit padding 3 in conv1, round-up pools, BGR and mean."""
     _, paths, weights = files
@@ -107,6 +109,7 @@ def test_convolutions_load_at_other_sizes_and_aux_heads_need_224(files):
         ik.GoogLeNet(weights=paths["v2"], include_aux=True, input_shape=(160, 160, 3))
 
 
+@pytest.mark.slow
 def test_files_that_are_not_googlenet(tmp_path, files):
     _, _, weights = files
     missing = {k: v for k, v in weights.items() if k != "inception_4c/5x5"}

@@ -80,6 +80,7 @@ def test_semantics_are_slims_not_the_papers(checkpoint):
     )
 
 
+@pytest.mark.slow
 def test_headless_backbone_at_another_size(checkpoint):
     prefix, _ = checkpoint
     x = np.random.default_rng(1).uniform(0, 255, (2, 160, 160, 3)).astype("float32")

@@ -78,6 +78,7 @@ def from_server(server, published, monkeypatch, tmp_path):
     return tmp_path / "keras" / "models"
 
 
+@pytest.mark.slow
 def test_imagenet_weights_download_once_then_load_from_the_cache(from_server, server, published):
     x = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype("float32")
     model = ik.GoogLeNet(weights="imagenet", include_aux=True)
@@ -101,6 +102,7 @@ def test_imagenet_weights_download_once_then_load_from_the_cache(from_server, se
     print(f"GoogLeNet(weights='imagenet') from the cache: {took:.1f} s including the build")
 
 
+@pytest.mark.slow
 def test_slim_preset_from_its_archive(from_server, server):
     model = ik.GoogLeNet(weights="imagenet", variant="slim")
     assert server.requests == ["/inception_v1_2016_08_28.tar.gz"]

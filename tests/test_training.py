@@ -36,6 +36,7 @@ def small_dataset(n=32, batch=8, seed=0):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
 
 
+@pytest.mark.slow
 def test_total_loss_is_main_plus_weighted_aux_on_a_real_batch():
     config = TrainConfig(variant="paper", image_size=SIZE, aux_weight=0.3, epochs=1)
     model = ik.GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=CLASSES, include_aux=True)
@@ -215,6 +216,10 @@ def test_an_average_longer_than_the_run_is_warned_about_before_anything_is_writt
             warnings.simplefilter("error")
             with pytest.raises(UsageError, match="a file"):
                 fit(dataclasses.replace(config, **quiet), small_dataset(), small_dataset(), CLASSES)
+    # A run of three steps or fewer has no momentum to suggest: only turning EMA off.
+    with pytest.warns(UserWarning, match=r"takes 2: .*\. Turn EMA off \(--no-ema\)\.$"):
+        with pytest.raises(UsageError, match="a file"):
+            fit(dataclasses.replace(config, epochs=1), small_dataset(16), small_dataset(8), CLASSES)
 
 
 @pytest.mark.slow
@@ -413,6 +418,7 @@ def test_an_output_dir_that_is_a_file_is_refused(tmp_path):
     assert out.read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_train_hands_its_extra_callbacks_to_fit(monkeypatch, tmp_path):
     seen = {}
 
