@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 
 import numpy as np
@@ -179,6 +180,20 @@ def load_data(config: DataConfig = DataConfig()) -> Data:
         source=source,
         decode_stats=stats,
     )
+
+
+def batches_per_epoch(
+    dataset: tf.data.Dataset, examples: int | None, batch_size: int
+) -> int | None:
+    """The batches in one pass of a batched ``dataset``: its cardinality when known, else
+    ``examples / batch_size`` rounded up (a set that skips unreadable files has no known length,
+    and may run a batch short), else ``None`` (an endless stream, or nothing to go by)."""
+    cardinality = int(dataset.cardinality())
+    if cardinality > 0:
+        return cardinality
+    if cardinality == tf.data.UNKNOWN_CARDINALITY and examples:
+        return math.ceil(examples / batch_size)
+    return None
 
 
 @dataclasses.dataclass

@@ -20,7 +20,6 @@ second from its last finished epoch (its backup holds the classifier of the firs
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 
@@ -36,6 +35,7 @@ from inception_keras.callbacks import (
     training_callbacks,
     validation_end_is_not_a_warning,
 )
+from inception_keras.data import batches_per_epoch
 from inception_keras.errors import UsageError
 from inception_keras.feature_cache import cached_features
 from inception_keras.files import BACKUP_DIR, BEST_MONITOR, HISTORY_FILE, read_history
@@ -150,9 +150,7 @@ def _fine_tune_top(model, config, data, batch, first_epoch, verbose, extra_callb
     def one_hot(images, labels):
         return images, tf.one_hot(labels, num_classes)
 
-    steps = int(data.train.cardinality())
-    if steps <= 0:  # unknown: the set skips unreadable files
-        steps = math.ceil(data.train_examples / batch)
+    steps = batches_per_epoch(data.train, data.train_examples, batch)
     train = data.train.map(one_hot).repeat()
     validation = data.validation.map(one_hot).filter(lambda *_: True)  # as training.fit does
     schedule = WarmupCosineDecay(

@@ -29,7 +29,7 @@ from inception_keras.callbacks import (  # noqa: F401 (re-exported: part of the 
     training_callbacks,
     validation_end_is_not_a_warning,
 )
-from inception_keras.data import load_data
+from inception_keras.data import batches_per_epoch, load_data
 from inception_keras.distribute import is_chief, make_strategy, with_auto_shard
 from inception_keras.errors import UsageError
 from inception_keras.finetune import fit_finetune
@@ -188,13 +188,8 @@ def fit(
     cardinality = int(train_dataset.cardinality())
     if cardinality == tf.data.INFINITE_CARDINALITY and steps_per_epoch is None:
         raise UsageError("the training set is endless (a stream): pass steps_per_epoch.")
-    # The schedule needs the epoch length; a set that skips unreadable files has no known
-    # cardinality, so fall back to its example count.
-    schedule_steps = (
-        steps_per_epoch
-        or (cardinality if cardinality > 0 else None)
-        or (math.ceil(train_examples / batch_size) if train_examples else None)
-    )
+    # The schedule needs the epoch length.
+    schedule_steps = steps_per_epoch or batches_per_epoch(train_dataset, train_examples, batch_size)
     if not schedule_steps:
         raise UsageError(
             "the training set's length is unknown: pass steps_per_epoch or train_examples."

@@ -456,3 +456,12 @@ def test_pipeline_feeds_keras_fit_and_reports_skips(tmp_path):
     history = model.fit(loaded.train, validation_data=loaded.validation, epochs=2, verbose=0)
     assert len(history.history["val_loss"]) == 2
     assert loaded.skipped_count() == 1  # retrievable after training, for the summary
+
+
+def test_batches_per_epoch_counts_known_filtered_and_endless_sets():
+    ten = tf.data.Dataset.range(10)
+    assert data.batches_per_epoch(ten.batch(4), None, 4) == 3  # its cardinality
+    filtered = ten.filter(lambda x: x != 3).batch(4)  # unknown length: from the example count
+    assert data.batches_per_epoch(filtered, 10, 4) == 3
+    assert data.batches_per_epoch(filtered, None, 4) is None
+    assert data.batches_per_epoch(ten.repeat().batch(4), 10, 4) is None  # endless
