@@ -71,6 +71,18 @@ def ignoring_log_records(logger, *patterns):
         target.removeFilter(message_filter)
 
 
+@contextlib.contextmanager
+def dropping_stderr_lines(*patterns):
+    """Inside, lines written to file descriptor 2 (C++ libraries' logs included) that match one
+    of the regular expressions ``patterns`` are dropped; all others pass, in order. Nothing is
+    dropped when :func:`verbose`."""
+    if verbose():
+        yield
+        return
+    with filtered_stderr(0, list(patterns)):
+        yield
+
+
 # ---------------------------------------------------------------------------------------------
 # TensorFlow's start-up, for the command line
 # ---------------------------------------------------------------------------------------------

@@ -332,6 +332,55 @@ def test_commands_show_no_tensorflow_startup_unless_verbose(tmp_path):
     assert startup_lines(loud.stderr), loud.stderr
 
 
+# What every export printed, none of it about the model: the TFLite converter's C++ notes and
+# TensorFlow's warning about a MetaGraph collection (SavedModel and ONNX).
+EXPORT_NOISE = [
+    r"Ignored output_format",
+    r"Ignored drop_control_dependency",
+    r"^fully_quantize: ",
+    r"Skipping runtime version metadata",
+    r"table_initializer",
+]
+
+
+@pytest.mark.slow
+def test_export_prints_what_it_wrote_and_no_converter_notes(tmp_path):
+    import keras
+    import numpy as np
+    from PIL import Image
+
+    import inception_keras as ik
+
+    keras.utils.set_random_seed(0)
+    checkpoint = tmp_path / "small.keras"
+    ik.GoogLeNet(input_shape=(32, 32, 3), classes=3, variant="bn").save(checkpoint)
+    # Class names make the SavedModel's lookup table, whose initializer TensorFlow warns about.
+    (tmp_path / "train_config.json").write_text('{"class_names": ["cat", "dog", "owl"]}')
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(4):
+        pixels = np.random.default_rng(i).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(photos / f"{i}.png")
+    command = ["-m", "inception_keras.cli", "export", "--model", str(checkpoint)]
+    command += ["--formats", "saved_model,tflite,onnx", "--tflite", "float32,int8"]
+    command += ["--calibration-dir", str(photos), "--calibration-images", "4"]
+
+    def noise(text):
+        return [line for line in text.splitlines() if any(re.search(p, line) for p in NOISE)]
+
+    NOISE = EXPORT_NOISE + STARTUP
+    quiet = fresh_python(*command, "--output-dir", str(tmp_path / "quiet"))
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    assert "googlenet_int8.tflite" in quiet.stdout and "googlenet.onnx" in quiet.stdout
+    assert noise(quiet.stderr) == [], quiet.stderr
+    # Asked to show everything, the notes are there: it is the filters that keep them away.
+    loud = fresh_python(*command, "--output-dir", str(tmp_path / "loud"), "--verbose")
+    assert loud.returncode == 0, loud.stderr[-3000:]
+    shown = "\n".join(noise(loud.stderr))
+    for pattern in EXPORT_NOISE:
+        assert re.search(pattern, shown, re.MULTILINE), (pattern, loud.stderr[-3000:])
+
+
 # What the quickstart's training log used to carry, none of which a user can act on.
 NOISE = STARTUP + [
     r"ran out of data",

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from inception_keras.errors import UsageError
 from inception_keras.export.config import ONNX_OPSET
-from inception_keras.export.serving import serving_endpoint
+from inception_keras.export.serving import serving_endpoint, without_table_initializer_warning
 from inception_keras.files import atomic_output
 from inception_keras.layers import lrn_as_elementwise_ops
 from inception_keras.model import inference_model
@@ -46,7 +46,11 @@ def export_onnx(model, path, opset=ONNX_OPSET):
     model = inference_model(model)  # first: a float32 copy of a mixed-precision model is new layers
     _, fn, signature = serving_endpoint(model)
     function = tf.function(fn, input_signature=signature)
-    with atomic_output(path) as tmp, lrn_as_elementwise_ops(model):
+    with (
+        atomic_output(path) as tmp,
+        lrn_as_elementwise_ops(model),
+        without_table_initializer_warning(),
+    ):
         proto, _ = tf2onnx.convert.from_function(
             function, input_signature=signature, opset=int(opset)
         )

@@ -41,7 +41,12 @@ import tensorflow as tf
 
 from inception_keras import preprocessing
 from inception_keras.errors import UsageError
-from inception_keras.export.serving import INPUT_NAME, OUTPUT_NAME, SERVING_DEFAULT
+from inception_keras.export.serving import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    SERVING_DEFAULT,
+    without_table_initializer_warning,
+)
 from inception_keras.files import CLASS_NAMES_ASSET, move_into_place, rename_exclusive
 from inception_keras.model import inference_model
 from inception_keras.runners.names import BYTES_INPUT, SERVING_BYTES
@@ -150,7 +155,8 @@ def export_saved_model(
             classes,
             (int(max_image_bytes), int(max_image_pixels)),
         )
-        tf.saved_model.save(module, staged, signatures=module.signatures())
+        with without_table_initializer_warning():
+            tf.saved_model.save(module, staged, signatures=module.signatures())
         _write_warmup_requests(staged, name, image_size)
         if before_publish is not None:
             before_publish(staged)

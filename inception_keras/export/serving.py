@@ -6,6 +6,7 @@ model all take ``images`` (float32 RGB pixels in [0, 255]) and return ``probabil
 
 import tensorflow as tf
 
+from inception_keras import logs
 from inception_keras.errors import UsageError
 from inception_keras.model import inference_model
 from inception_keras.runners.names import (  # noqa: F401 (re-exported: the exporters' names)
@@ -32,3 +33,13 @@ def serving_endpoint(model):
         return {OUTPUT_NAME: tf.cast(model(images, training=False), tf.float32)}
 
     return model, fn, signature
+
+
+def without_table_initializer_warning():
+    """Drops TensorFlow's warning that it cannot list a lookup table's initializer in a
+    MetaGraph's collections: SavedModel export (the class-name table) and tf2onnx (which exports
+    a MetaGraph to freeze the variables) print it on every export, and nothing reads those
+    collections."""
+    return logs.ignoring_log_records(
+        "tensorflow", r"^Issue encountered when serializing table_initializer\."
+    )
