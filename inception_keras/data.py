@@ -185,11 +185,11 @@ def load_data(config: DataConfig = DataConfig()) -> Data:
 def batches_per_epoch(
     dataset: tf.data.Dataset, examples: int | None, batch_size: int
 ) -> int | None:
-    """The batches in one pass of a batched ``dataset``: its cardinality when known, else
+    """The batches in one pass of a batched ``dataset``: its cardinality when known (0: empty), else
     ``examples / batch_size`` rounded up (a set that skips unreadable files has no known length,
     and may run a batch short), else ``None`` (an endless stream, or nothing to go by)."""
     cardinality = int(dataset.cardinality())
-    if cardinality > 0:
+    if cardinality >= 0:
         return cardinality
     if cardinality == tf.data.UNKNOWN_CARDINALITY and examples:
         return math.ceil(examples / batch_size)

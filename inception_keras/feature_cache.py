@@ -9,7 +9,8 @@ central crop, plus augmented crops for ``views > 1``) and keeps the outputs in
   point gives another key);
 - the images (:attr:`inception_keras.data.Views.fingerprint`: keys, labels and bytes);
 - the preprocessing (input size, crop fraction, augmentation settings, views, seed, image limits)
-  and the layer read.
+  and the layer read;
+- the dtype the backbone computes in (a mixed-precision run's bfloat16 features differ).
 
 A run that finds its key reuses the file - a resumed run, or the same run again with
 ``overwrite`` - and any change computes the features anew; only the newest file is kept. Written

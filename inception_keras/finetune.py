@@ -151,6 +151,15 @@ def _fine_tune_top(model, config, data, batch, first_epoch, verbose, extra_callb
         return images, tf.one_hot(labels, num_classes)
 
     steps = batches_per_epoch(data.train, data.train_examples, batch)
+    if not steps:
+        raise UsageError(
+            "the second phase needs the training set's length, and it is "
+            + (
+                "empty."
+                if steps == 0
+                else "unknown: set finetune_epochs=0 to train only the first."
+            )
+        )
     train = data.train.map(one_hot).repeat()
     validation = data.validation.map(one_hot).filter(lambda *_: True)  # as training.fit does
     schedule = WarmupCosineDecay(
@@ -180,7 +189,8 @@ def fit_finetune(config, data_config, data, verbose="auto", extra_callbacks=(), 
     returns a :class:`~inception_keras.run_folder.TrainResult`.
 
     ``strategy``: a ``tf.distribute.Strategy`` on one machine (default: the current one); both
-    phases and the features run under it, with ``data_config.batch_size`` as the global batch.
+    phases train under it, with ``data_config.batch_size`` as the global batch. The features are
+    computed once, on one device.
     ``config.precision`` is the global dtype policy during the run, as in
     :func:`inception_keras.training.fit`, and restored after it.
     """

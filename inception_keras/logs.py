@@ -6,7 +6,9 @@ Two kinds of lines are kept off the terminal, each named exactly, never by silen
   Python user who imports the package keeps TensorFlow's defaults.
 - Single messages of Keras, tensorflow-datasets and TensorFlow that a user cannot act on, each
   dropped only around the call that causes it (:func:`ignoring_warnings`,
-  :func:`ignoring_log_records`); the call sites say why each one is noise.
+  :func:`ignoring_log_records`, and for what C++ code writes to file descriptor 2,
+  :func:`dropping_stderr_lines`, which passes every other line through a child Python process);
+  the call sites say why each one is noise.
 
 ``INCEPTION_KERAS_VERBOSE=1`` (the command line's ``--verbose`` sets it) shows all of them.
 

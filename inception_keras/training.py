@@ -190,6 +190,8 @@ def fit(
         raise UsageError("the training set is endless (a stream): pass steps_per_epoch.")
     # The schedule needs the epoch length.
     schedule_steps = steps_per_epoch or batches_per_epoch(train_dataset, train_examples, batch_size)
+    if schedule_steps == 0:
+        raise UsageError("the training set is empty.")
     if not schedule_steps:
         raise UsageError(
             "the training set's length is unknown: pass steps_per_epoch or train_examples."
@@ -266,8 +268,11 @@ def _warn_if_the_average_lags(config, total_steps):
     span = 1 / (1 - config.ema_momentum)  # the steps an average mostly reflects
     if total_steps < 3 * span:
         fitting = 1 - 3 / total_steps  # a span of a third of the run
+        # Rounded down, to the digits that tell it from 1 (0.9997, not 1).
+        digits = max(2, math.ceil(-math.log10(3 / total_steps)) + 1)
+        fitting = math.floor(fitting * 10**digits + 1e-9) / 10**digits
         advice = (
-            f"Set ema_momentum to at most {fitting:.3g} (--ema-momentum) or turn EMA off "
+            f"Set ema_momentum to at most {fitting:.{digits}f} (--ema-momentum) or turn EMA off "
             "(--no-ema)."
             if fitting > 0
             else "Turn EMA off (--no-ema)."

@@ -478,3 +478,16 @@ def test_a_resume_writes_the_checkpoints_a_kill_left_unwritten(tmp_path):
     for name in ("best.keras", "last.keras"):  # the averaged weights, not the raw ones
         saved = keras.saving.load_model(out / name)
         np.testing.assert_array_equal(saved.get_layer("dense").kernel.numpy(), averaged)
+
+
+def test_an_empty_training_set_is_named_as_such(tmp_path):
+    config = TrainConfig(image_size=SIZE, ema=False, output_dir=str(tmp_path / "run"))
+    with pytest.raises(UsageError, match="^the training set is empty.$"):
+        fit(config, small_dataset().take(0), small_dataset(), CLASSES, batch_size=8)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_momentum_advised_for_a_long_run_is_not_rounded_up_to_one():
+    config = TrainConfig(ema_momentum=0.9999)  # about 10,000 steps
+    with pytest.warns(UserWarning, match=r"this run takes 7000: .* at most 0\.99957 "):
+        training._warn_if_the_average_lags(config, 7000)
