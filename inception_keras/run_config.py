@@ -47,7 +47,8 @@ class TrainConfig:
         precision: ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
         jit_compile: compile the train step with XLA.
         strategy: ``auto`` (all local GPUs when there are several), ``default``, ``mirrored``
-            or ``multi-worker`` (hosts from ``TF_CONFIG``); the batch size is global.
+            or ``multi-worker`` (hosts from ``TF_CONFIG``; not with the finetune recipe, which
+            runs on one machine); the batch size is global.
         steps_per_execution: train steps per ``tf.function`` call; an epoch is a whole number of
             calls.
         steps_per_epoch: training steps per epoch, a multiple of ``steps_per_execution``; unset:
