@@ -134,7 +134,25 @@ def _train_head(model, cache, config, data_config, verbose, extra_callbacks):
     return len(history.epoch)
 
 
-def _fine_tune_top(model, config, data, batch, first_epoch, verbose, extra_callbacks):
+def _second_phase_steps(config, data, batch):
+    """Steps per epoch of the second phase (``None`` without one); a one-line error, before
+    anything is written, when the training set is empty or of unknown length."""
+    if not config.finetune_epochs:
+        return None
+    steps = batches_per_epoch(data.train, data.train_examples, batch)
+    if not steps:
+        raise UsageError(
+            "the second phase needs the training set's length, and it is "
+            + (
+                "empty."
+                if steps == 0
+                else "unknown: set finetune_epochs=0 to train only the first."
+            )
+        )
+    return steps
+
+
+def _fine_tune_top(model, config, data, batch, steps, first_epoch, verbose, extra_callbacks):
     """Phase 2: the layers from ``unfreeze_from`` on, with the classifier, on augmented images."""
     frozen = frozen_before(model, config.unfreeze_from)
     if frozen:
@@ -150,16 +168,6 @@ def _fine_tune_top(model, config, data, batch, first_epoch, verbose, extra_callb
     def one_hot(images, labels):
         return images, tf.one_hot(labels, num_classes)
 
-    steps = batches_per_epoch(data.train, data.train_examples, batch)
-    if not steps:
-        raise UsageError(
-            "the second phase needs the training set's length, and it is "
-            + (
-                "empty."
-                if steps == 0
-                else "unknown: set finetune_epochs=0 to train only the first."
-            )
-        )
     train = data.train.map(one_hot).repeat()
     validation = data.validation.map(one_hot).filter(lambda *_: True)  # as training.fit does
     schedule = WarmupCosineDecay(
@@ -203,6 +211,7 @@ def fit_finetune(config, data_config, data, verbose="auto", extra_callbacks=(), 
     phase_two_started = os.path.exists(os.path.join(out, BACKUP_DIR, "training_metadata.json"))
     num_classes, class_names = data.num_classes, data.class_names
     resuming = check_output_dir(config, num_classes)
+    steps = _second_phase_steps(config, data, data_config.batch_size)
 
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
@@ -232,7 +241,7 @@ def fit_finetune(config, data_config, data, verbose="auto", extra_callbacks=(), 
         print(f"Phase 2: {config.unfreeze_from} and above, at a tenth of the learning rate.")
         batch = data_config.batch_size
         with strategy.scope():
-            _fine_tune_top(model, config, data, batch, head_epochs, verbose, extra_callbacks)
+            _fine_tune_top(model, config, data, batch, steps, head_epochs, verbose, extra_callbacks)
     shutil.rmtree(os.path.join(out, BACKUP_DIR), ignore_errors=True)
 
     result = TrainResult.read(out, model)

@@ -415,6 +415,23 @@ def test_unfreeze_from_belongs_to_the_finetune_recipe_and_fit_refuses_it(source)
         ik.fit(config, empty, empty, 2)
 
 
+def test_a_second_phase_without_an_epoch_length_is_refused_before_anything_is_written(
+    source, tmp_path
+):
+    from inception_keras.data import Data
+    from inception_keras.decoding import DecodeStats
+
+    images = tf.zeros([0, SIZE, SIZE, 3])
+    empty = tf.data.Dataset.from_tensor_slices((images, tf.zeros([0], tf.int32))).batch(4)
+    unknown = empty.filter(lambda *_: True)  # a set that skips files: its length is unknown
+    config = TrainConfig(recipe="finetune", weights=source, output_dir=str(tmp_path / "run"))
+    for train, message in ((empty, "it is empty"), (unknown, "it is unknown: set finetune_epochs")):
+        data = Data(train, empty, ("a", "b"), None, 0, "test", DecodeStats(1, 1))
+        with pytest.raises(UsageError, match=message):
+            finetune.fit_finetune(config, DataConfig(), data)
+        assert not (tmp_path / "run").exists()
+
+
 def test_the_recipe_crops_half_the_image_or_more_unless_told(source, folders):
     """The finetune recipe's data default (recipes.RECIPE_DATA_DEFAULTS), under explicit options."""
     _, data = run_configs(recipe="finetune", weights=source)
