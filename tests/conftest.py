@@ -8,28 +8,23 @@ TensorFlow: the whole suite runs with the TensorFlow settings the package choose
 import dataclasses
 import os
 import pathlib
-import random
 import subprocess
 import sys
 
 import inception_keras  # noqa: F401  before TensorFlow, for its CPU kernels
 
 # isort: split
-import keras
-import numpy as np
 import pytest
+
+from inception_keras.global_state import restored_global_state
 
 
 @pytest.fixture(autouse=True)
 def restore_global_state():
     """Puts back the global dtype policy and the Python and NumPy random states after each test
-    (code under test and tests themselves set them)."""
-    policy = keras.mixed_precision.global_policy()
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    yield
-    keras.mixed_precision.set_global_policy(policy)
-    random.setstate(python_state)
-    np.random.set_state(numpy_state)
+    (code under test and tests themselves set them), as a training run does for its caller."""
+    with restored_global_state():
+        yield
 
 
 @pytest.fixture(scope="session")
