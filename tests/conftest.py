@@ -5,24 +5,45 @@ pytest imports this file before any test module, so the package is imported here
 TensorFlow: the whole suite runs with the TensorFlow settings the package chooses
 (inception_keras.runtime), as its command line and a user who imports it first get them."""
 
+import collections
 import dataclasses
 import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import inception_keras  # noqa: F401  before TensorFlow, for its CPU kernels
 
 # isort: split
 import pytest
 
-from inception_keras.global_state import restored_global_state
+
+def _needs_the_quickstart(item):
+    return "quickstart_run" in item.fixturenames
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Orders the test files for pytest-xdist's ``--dist loadfile`` (``scripts/test.sh`` runs one
+    worker per core, a file's tests on one worker so its module fixtures are built once): the
+    files with the most slow tests first, so no worker is left with a long file at the end, and
+    the files that use the quickstart's run last, so its training (started in the background as
+    the session starts) is done when they come. The order changes no test's outcome: every test
+    leaves global state as it found it."""
+    quickstart_files = {item.path for item in items if _needs_the_quickstart(item)}
+    slow = collections.Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: (item.path in quickstart_files, -slow[item.path]))
 
 
 @pytest.fixture(autouse=True)
 def restore_global_state():
     """Puts back the global dtype policy and the Python and NumPy random states after each test
     (code under test and tests themselves set them), as a training run does for its caller."""
+    # Imported here, not at the top: it loads TensorFlow, which pytest-xdist's controller process
+    # (it only hands out tests) need not load, nor print TensorFlow's start-up lines from.
+    from inception_keras.global_state import restored_global_state
+
     with restored_global_state():
         yield
 
@@ -74,25 +95,61 @@ class QuickstartRun:
         return self.output_dir / "best.keras"
 
 
+# Far longer than the training takes on two busy cores; a hung run fails instead of waiting forever.
+QUICKSTART_TIMEOUT_S = 3600
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quickstart_in_background(request, tmp_path_factory):
+    """The folder of this test run's quickstart training, started in the background as the
+    session starts when a selected test needs it (and no finished run is given to reuse), so it
+    trains beside the other tests. Under pytest-xdist the first worker to create the folder, in
+    the workers' common base folder, starts it; the others find it there. The worker that started
+    it waits for it at the end of its session rather than leave it running."""
+    if os.environ.get(QUICKSTART_RUN_VARIABLE) or not any(
+        _needs_the_quickstart(item) for item in request.session.items
+    ):
+        yield None
+        return
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    base = shared / "quickstart"
+    try:
+        base.mkdir()
+    except FileExistsError:
+        yield base
+        return
+    env = dict(os.environ)
+    # The subprocess must import this checkout's package, whatever is installed.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    logged = [sys.executable, str(ROOT / "tests" / "_logged_run.py")]
+    command = logged + [str(base / "train.log"), str(base / "returncode")]
+    process = subprocess.Popen(
+        command + quickstart_command(base / "run", base / "tfds"),
+        cwd=base,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    yield base
+    process.wait(timeout=QUICKSTART_TIMEOUT_S)
+
+
 @pytest.fixture(scope="session")
-def quickstart_run(tmp_path_factory):
-    """The quickstart's training run (a few minutes on two cores), once per session."""
+def quickstart_run(quickstart_in_background):
+    """The quickstart's training run (a few minutes on two cores), once per test run."""
     reused = os.environ.get(QUICKSTART_RUN_VARIABLE)
     if reused:
         run = pathlib.Path(reused)
         return QuickstartRun(run / "run", run / "tfds", (run / "train.log").read_text())
-    base = tmp_path_factory.mktemp("quickstart")
-    env = dict(os.environ)
-    # The subprocess must import this checkout's package, whatever is installed.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    result = subprocess.run(
-        quickstart_command(base / "run", base / "tfds"),
-        cwd=base,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    (base / "train.log").write_text(result.stdout)
-    assert result.returncode == 0, result.stdout[-3000:]
-    return QuickstartRun(base / "run", base / "tfds", result.stdout)
+    base = quickstart_in_background
+    status = base / "returncode"
+    deadline = time.monotonic() + QUICKSTART_TIMEOUT_S
+    while not status.exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the quickstart's training in {base} ran over {QUICKSTART_TIMEOUT_S} s")
+        time.sleep(1)
+    log = (base / "train.log").read_text()
+    assert status.read_text() == "0", log[-3000:]
+    return QuickstartRun(base / "run", base / "tfds", log)
