@@ -24,13 +24,16 @@ about half of it tfds' PNG encoding, and ``smoke`` a few seconds.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sys
 from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from etils import epath
+from tensorflow_datasets.core.utils import tqdm_utils
 
 from inception_keras import logs
 
@@ -370,7 +373,24 @@ def prepare(name: str = "shapes", data_dir: str | None = None) -> tfds.core.Data
     """Returns the prepared ``shapes`` builder, generating it if needed (offline)."""
     builder = tfds.builder(name, data_dir=data_dir)
     if not is_prepared(builder):
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(try_download_gcs=False)
-        )
+        with _progress_bars_only_on_a_terminal():
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+            )
     return builder
+
+
+@contextlib.contextmanager
+def _progress_bars_only_on_a_terminal():
+    """tfds draws its progress bars (tqdm, on stderr) whatever stderr is; in a log file they are
+    redraws (carriage returns, cursor moves), not lines. tfds has a switch but no getter for it,
+    hence its module attribute is read to put the caller's setting back."""
+    if sys.stderr.isatty():
+        yield
+        return
+    before = getattr(tqdm_utils, "_active", True)
+    tfds.display_progress_bar(False)
+    try:
+        yield
+    finally:
+        tfds.display_progress_bar(before)

@@ -25,15 +25,23 @@ def _needs_the_quickstart(item):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Orders the test files for pytest-xdist's ``--dist loadfile`` (``scripts/test.sh`` runs one
-    worker per core, a file's tests on one worker so its module fixtures are built once): the
-    files with the most slow tests first, so no worker is left with a long file at the end, and
-    the files that use the quickstart's run last, so its training (started in the background as
-    the session starts) is done when they come. The order changes no test's outcome: every test
+    """Groups and orders the tests for pytest-xdist's ``--dist loadgroup`` (``scripts/test.sh``
+    runs one worker per core and hands each group to one worker, so a module's fixtures are built
+    once): a group is a test file's tests, those that use the quickstart's run in a group of their
+    own. The groups with the most slow tests go first, so no worker is left with a long one at the
+    end, and the quickstart's groups last, so its training (started in the background as the
+    session starts) is done when they come. The order changes no test's outcome: every test
     leaves global state as it found it."""
-    quickstart_files = {item.path for item in items if _needs_the_quickstart(item)}
-    slow = collections.Counter(item.path for item in items if item.get_closest_marker("slow"))
-    items.sort(key=lambda item: (item.path in quickstart_files, -slow[item.path]))
+
+    def group(item):
+        name = item.path.relative_to(config.rootpath).as_posix()
+        return name + (" on the quickstart's run" if _needs_the_quickstart(item) else "")
+
+    groups = {item: group(item) for item in items}
+    slow = collections.Counter(groups[item] for item in items if item.get_closest_marker("slow"))
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item]))
+    items.sort(key=lambda item: (_needs_the_quickstart(item), -slow[groups[item]]))
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,6 @@ import pytest
 
 import inception_keras as ik
 from inception_keras import logs, shapes
-from inception_keras.recipes import PRESETS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -282,6 +281,23 @@ def test_asking_whether_a_set_is_prepared_warns_no_more(tmp_path, monkeypatch):
     assert any(re.match(r"Variant folder .* has no dataset_info\.json", m) for m in seen), seen
 
 
+def test_preparing_the_shapes_set_into_a_log_draws_no_progress_bars(tmp_path, capsys):
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.utils import tqdm_utils
+
+    assert not sys.stderr.isatty()  # pytest's capture, as a log file would be
+    shapes.prepare("shapes/smoke", str(tmp_path))
+    printed = capsys.readouterr()
+    assert "\r" not in printed.err + printed.out and "\x1b[" not in printed.err + printed.out
+    assert tqdm_utils._active is True  # the caller's setting is back
+    try:  # and a caller's "off" stays off
+        tfds.display_progress_bar(False)
+        shapes.prepare("shapes/smoke", str(tmp_path / "again"))
+        assert tqdm_utils._active is False
+    finally:
+        tfds.display_progress_bar(True)
+
+
 @pytest.mark.slow
 def test_reading_a_tfds_split_logs_no_deprecation(shapes_data_dir):
     from inception_keras.data import DataConfig, load_data
@@ -397,13 +413,8 @@ def test_the_quickstart_log_holds_no_noise(quickstart_run):
     log = quickstart_run.log
     noise = [line for line in log.splitlines() if any(re.search(p, line) for p in NOISE)]
     assert noise == []
-    epochs = PRESETS["quickstart"]["epochs"]
-    assert re.findall(r"^Epoch (\d+)/(\d+)$", log, re.M) == [
-        (str(e), str(epochs)) for e in range(1, epochs + 1)
-    ]
-    lines = re.findall(r"^(\d+)/(\d+) - .* val_loss: .* val_predictions_top1: [\d.]+", log, re.M)
-    assert len(lines) == epochs
-    assert all(done == total for done, total in lines)  # every epoch ran all its steps
+    # What it does print, one line per epoch, is checked in test_logs.py.
+    assert len(re.findall(r"^\d+/\d+ - .* val_predictions_top1: [\d.]+ ", log, re.M)) > 1
 
 
 def _option_default(parser, command, option):

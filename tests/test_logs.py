@@ -2,9 +2,8 @@
 the progress bar's redraws, and evaluation prints no progress at all."""
 
 import io
-import subprocess
+import re
 import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -12,51 +11,36 @@ import pytest
 import tensorflow as tf
 
 import inception_keras as ik
+from inception_keras.recipes import PRESETS
 from inception_keras.training import progress_verbosity
-
-# A tiny run of the package's own fit (2 epochs of 2 batches, default verbosity), then an
-# evaluation; stdout is the pipe the test reads. argv: the output directory.
-SCRIPT = textwrap.dedent(
-    """
-    import sys
-
-    import numpy as np
-    import tensorflow as tf
-
-    import inception_keras as ik
-
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (16, 32, 32, 3)).astype("float32")
-    y = rng.integers(0, 3, 16).astype("int32")
-    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-    config = ik.TrainConfig(
-        variant="bn", image_size=32, epochs=2, recipe="modern", output_dir=sys.argv[1]
-    )
-    result = ik.fit(config, data, data, 3)
-    print("END OF TRAINING")
-    scores = ik.evaluate_model(result.model, list(zip(x[:4], y[:4])), batch_size=2)
-    print(f"evaluated {scores.num_images} images")
-    """
-)
 
 
 @pytest.mark.slow
-def test_piped_training_logs_one_line_per_epoch(tmp_path):
-    command = [sys.executable, "-c", SCRIPT, str(tmp_path / "run")]
-    result = subprocess.run(command, capture_output=True)  # stdout: a pipe, not a terminal
-    assert result.returncode == 0, result.stderr.decode()[-3000:]
-    out = result.stdout.decode()
-    assert "\r" not in out and "\b" not in out and "\x1b[" not in out
-    training, evaluation = out.split("END OF TRAINING\n")
-    metric_lines = [line for line in training.splitlines() if "loss:" in line]
-    assert len(metric_lines) == 2, training
-    for line in metric_lines:
-        assert line.startswith("2/2 - ") and "val_predictions_top1:" in line
-    assert [line for line in training.splitlines() if line.startswith("Epoch ")] == [
-        "Epoch 1/2",
-        "Epoch 2/2",
+def test_piped_training_logs_one_line_per_epoch(quickstart_run):
+    # The quickstart's training command, its stdout a file (tests/conftest.py), not a terminal.
+    log = quickstart_run.log
+    assert "\r" not in log and "\b" not in log and "\x1b[" not in log
+    epochs = PRESETS["quickstart"]["epochs"]
+    assert [line for line in log.splitlines() if line.startswith("Epoch ")] == [
+        f"Epoch {epoch}/{epochs}" for epoch in range(1, epochs + 1)
     ]
-    assert evaluation == "evaluated 4 images\n"
+    metric_lines = [line for line in log.splitlines() if "loss:" in line]
+    assert len(metric_lines) == epochs, log[-3000:]
+    for line in metric_lines:
+        steps = re.match(r"(\d+)/(\d+) - ", line)
+        assert steps and steps[1] == steps[2] and "val_predictions_top1:" in line, line
+
+
+@pytest.mark.slow
+def test_evaluation_prints_no_progress_when_stdout_is_not_a_terminal(capsys):
+    assert not sys.stdout.isatty()  # pytest's capture, as a pipe would be
+    keras.utils.set_random_seed(0)
+    model = ik.GoogLeNet(input_shape=(32, 32, 3), classes=3, variant="bn")
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    capsys.readouterr()
+    scores = ik.evaluate_model(model, list(zip(x, [0, 1, 2, 0])), batch_size=2)
+    assert scores.num_images == 4
+    assert capsys.readouterr().out == ""
 
 
 class Terminal(io.StringIO):
