@@ -44,6 +44,19 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: (_needs_the_quickstart(item), -slow[groups[item]]))
 
 
+def pytest_xdist_node_collection_finished(node, ids):
+    """Stops the run before any test when ``--dist loadgroup`` would not group: pytest-xdist
+    marks a test's group by appending ``@group`` to its node id, which some pytest versions
+    ignore (setup.cfg pins the test extra's pytest below them). Ungrouped, a file's tests are
+    spread over every worker and each worker builds the file's module fixtures again."""
+    if node.config.getvalue("dist") == "loadgroup" and not all("@" in nodeid for nodeid in ids):
+        pytest.exit(
+            "pytest-xdist's --dist loadgroup does not group tests under this pytest "
+            "(pytest-dev/pytest-xdist#1386): reinstall the test extra (setup.cfg pins pytest)",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
 @pytest.fixture(autouse=True)
 def restore_global_state():
     """Puts back the global dtype policy and the Python and NumPy random states after each test
