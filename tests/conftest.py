@@ -39,11 +39,13 @@ def pytest_collection_modifyitems(config, items):
 
     groups = {item: group(item) for item in items}
     slow = collections.Counter(groups[item] for item in items if item.get_closest_marker("slow"))
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[item]))
+    if config.pluginmanager.hasplugin("xdist"):  # its mark; pytest alone would warn about it
+        for item in items:
+            item.add_marker(pytest.mark.xdist_group(groups[item]))
     items.sort(key=lambda item: (_needs_the_quickstart(item), -slow[groups[item]]))
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: pytest without it runs too
 def pytest_xdist_node_collection_finished(node, ids):
     """Stops the run before any test when ``--dist loadgroup`` would not group: pytest-xdist
     marks a test's group by appending ``@group`` to its node id, which some pytest versions
