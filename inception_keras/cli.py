@@ -321,6 +321,14 @@ def _predict(args):
     return 1 if result.errors else 0
 
 
+def _samples(args):
+    from inception_keras import shapes
+
+    paths = shapes.write_images(args.directory, args.count, image_size=args.image_size)
+    print(f"Wrote {len(paths)} images of the shapes set to {args.directory}")
+    return 0
+
+
 def _features(args):
     from inception_keras.features import extract_features
 
@@ -675,6 +683,18 @@ def build_parser():
     predict.add_argument("--json", action="store_true", help="print JSON")
     _add_image_limits(predict, "a larger image is reported, never decoded")
     predict.set_defaults(func=_predict)
+
+    samples = command(
+        "samples",
+        help="write a few new images of the built-in shapes set, named by their class",
+        description="Write images of the built-in shapes set's test split as PNG files named by "
+        "their class (00_circle.png, 01_ring.png ...): new images to try predict, features or "
+        "explain on.",
+    )
+    samples.add_argument("directory", help="folder to write them into (made if it is missing)")
+    _int_option(samples, "--count", defaults.SAMPLE_IMAGES, "number of images")
+    _int_option(samples, "--image-size", defaults.SAMPLE_SIZE, "side in pixels", metavar="PIXELS")
+    samples.set_defaults(func=_samples)
 
     features = command(
         "features",

@@ -6,6 +6,7 @@ TensorFlow.
 """
 
 import dataclasses
+import os
 
 from inception_keras.errors import UsageError
 from inception_keras.preprocessing_config import (
@@ -98,3 +99,19 @@ class DataConfig:
         if self.image_size < 1 or self.batch_size < 1 or self.shuffle_buffer < 1:
             raise UsageError("image_size, batch_size and shuffle_buffer must be positive")
         check_image_limits(self.max_image_bytes, self.max_image_pixels)
+
+    def with_absolute_folders(self):
+        """This config with its local folders as absolute paths: a run's ``data_config.json``
+        holds them so, and export and verify, which read it back, find the same data from any
+        working directory. Remote paths (``gs://...``) are kept as they are."""
+
+        def absolute(path):
+            return path if path is None or "://" in path else os.path.abspath(path)
+
+        return dataclasses.replace(
+            self,
+            dataset=absolute(self.dataset) if os.path.isdir(self.dataset) else self.dataset,
+            data_dir=absolute(self.data_dir),
+            validation_dir=absolute(self.validation_dir),
+            cache_dir=absolute(self.cache_dir),
+        )

@@ -16,3 +16,6 @@ POOLINGS = ("avg", "max", None)
 #: Images that verify runs through each artefact, and its timed batch-1 calls per artefact.
 VERIFY_IMAGES = 512
 LATENCY_RUNS = 20
+#: Images of the built-in shapes set that ``samples`` writes, and their side in pixels.
+SAMPLE_IMAGES = 8
+SAMPLE_SIZE = 128

@@ -146,4 +146,5 @@ def prepare_run_folder(config, resuming, num_classes, class_names=None, data_con
     )
     write_json(os.path.join(out, TRAIN_CONFIG_FILE), settings)
     if data_config is not None:
-        write_json(os.path.join(out, DATA_CONFIG_FILE), dataclasses.asdict(data_config))
+        data_settings = dataclasses.asdict(data_config.with_absolute_folders())
+        write_json(os.path.join(out, DATA_CONFIG_FILE), data_settings)

@@ -35,12 +35,17 @@ import tensorflow_datasets as tfds
 from etils import epath
 from tensorflow_datasets.core.utils import tqdm_utils
 
-from inception_keras import logs
+from inception_keras import defaults, logs
+from inception_keras.errors import UsageError
 
 CLASS_NAMES = ("circle", "ring", "triangle", "square", "hexagon", "star", "cross", "crescent")
 
 #: Seed-stream ids: each split draws from its own stream so they never overlap.
 STREAMS = {"train": 0, "validation": 1, "test": 2, "stream": 3}
+
+# The smallest side whose frame holds the largest figure with its margin (render), and the
+# smallest input GoogLeNet takes.
+MIN_IMAGE_SIZE = 32
 
 _CHUNK = 64  # images rendered per vectorised numpy call (bounds memory)
 
@@ -251,13 +256,21 @@ def generate(
 
 
 def write_images(
-    directory: str, count: int = 8, image_size: int = 128, split: str = "test", seed: int = 0
+    directory: str,
+    count: int = defaults.SAMPLE_IMAGES,
+    image_size: int = defaults.SAMPLE_SIZE,
+    split: str = "test",
+    seed: int = 0,
 ) -> list[str]:
     """Writes ``count`` images of a split as PNG files named by their class
     (``00_circle.png`` ...), e.g. to try ``inception-keras predict``.
 
     Returns the paths written.
     """
+    if count < 1:
+        raise UsageError(f"count must be at least 1; got {count}.")
+    if image_size < MIN_IMAGE_SIZE:
+        raise UsageError(f"image_size must be at least {MIN_IMAGE_SIZE} pixels; got {image_size}.")
     epath.Path(directory).mkdir(parents=True, exist_ok=True)
     paths = []
     for index, (image, label) in enumerate(generate(split, count, image_size, seed)):

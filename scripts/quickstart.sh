@@ -23,7 +23,7 @@ inception-keras verify saved_models/googlenet/1 --max-images 1000
 
 # Use it: a few freshly generated images (files named by their true class), predicted by the
 # full-integer TFLite model - any artefact works the same way.
-python -c "from inception_keras import shapes; shapes.write_images('runs/samples', 6, image_size=64)"
+inception-keras samples runs/samples --count 6 --image-size 64
 inception-keras predict runs/samples --model saved_models/googlenet/1/googlenet_int8.tflite --top-k 3
 
 echo

@@ -83,50 +83,69 @@ def shapes_data_dir(tmp_path_factory):
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-# A finished run of QUICKSTART_COMMAND, with its combined output in train.log: set to reuse one
-# (e.g. in an inner loop) instead of training it again in this session.
+# A folder the main job has run in (QuickstartRun's base, its output in quickstart.log): set to
+# reuse it (e.g. in an inner loop) instead of running it again in this session.
 QUICKSTART_RUN_VARIABLE = "INCEPTION_KERAS_TEST_QUICKSTART_RUN"
 
 
-def quickstart_command(output_dir, data_dir):
-    """The quickstart's training command (``scripts/quickstart.sh``), into the given folders."""
-    return [
-        sys.executable,
-        "-m",
-        "inception_keras.cli",
-        "train",
-        "--preset",
-        "quickstart",
-        "--output-dir",
-        str(output_dir),
-        "--data-dir",
-        str(data_dir),
-    ]
+QUICKSTART_SCRIPT = ROOT / "scripts" / "quickstart.sh"
+# The script's own set-up, which the test run has done already: it runs in .venv, and the main
+# job runs in a folder of its own instead of the checkout.
+QUICKSTART_SETUP = ('cd "$(dirname "$0")/.."', "source scripts/_venv.sh")
+
+
+def quickstart_script():
+    """The README's main job: ``scripts/quickstart.sh`` less its set-up lines, for ``bash -c``."""
+    lines = QUICKSTART_SCRIPT.read_text().splitlines()
+    missing = [line for line in QUICKSTART_SETUP if line not in lines]
+    assert not missing, f"scripts/quickstart.sh no longer holds {missing}: see tests/conftest.py"
+    return "\n".join(line for line in lines if line not in QUICKSTART_SETUP) + "\n"
 
 
 @dataclasses.dataclass(frozen=True)
 class QuickstartRun:
-    """A model trained exactly as the quickstart trains it, shared by every test that needs a
-    model that has really learned (localisation, curves, confusion, quiet logs)."""
+    """The README's main job, run once per test run as ``scripts/quickstart.sh`` runs it, in the
+    folder ``base``: the tests that need a model that has really learned (localisation, curves,
+    confusion, quiet logs) share its training run, and those that need an export of every format
+    share its export."""
 
-    output_dir: pathlib.Path
-    data_dir: pathlib.Path
-    log: str
+    base: pathlib.Path
+    log: str  # every command's output, as a user piping the script to a file reads it
+
+    @property
+    def output_dir(self):
+        return self.base / "runs" / "quickstart"
+
+    @property
+    def data_dir(self):
+        return self.base / "runs" / "tfds"
 
     @property
     def checkpoint(self):
         return self.output_dir / "best.keras"
 
+    @property
+    def export(self):
+        """The exported version: read it, never change it (copy it first)."""
+        return self.base / "saved_models" / "googlenet" / "1"
 
-# Far longer than the training takes on two busy cores; a hung run fails instead of waiting forever.
+    @property
+    def samples(self):
+        return self.base / "runs" / "samples"
+
+
+LOG, STATUS = "quickstart.log", "returncode"
+
+
+# Far longer than the main job takes on two busy cores; a hung run fails instead of waiting forever.
 QUICKSTART_TIMEOUT_S = 3600
 
 
 @pytest.fixture(scope="session", autouse=True)
 def quickstart_in_background(request, tmp_path_factory):
-    """The folder of this test run's quickstart training, started in the background as the
-    session starts when a selected test needs it (and no finished run is given to reuse), so it
-    trains beside the other tests. Under pytest-xdist the first worker to create the folder, in
+    """The folder of this test run's main job, started in the background as the session starts
+    when a selected test needs it (and no finished run is given to reuse), so it runs beside the
+    other tests. Under pytest-xdist the first worker to create the folder, in
     the workers' common base folder, starts it; the others find it there. The worker that started
     it waits for it at the end of its session rather than leave it running."""
     if os.environ.get(QUICKSTART_RUN_VARIABLE) or not any(
@@ -147,9 +166,11 @@ def quickstart_in_background(request, tmp_path_factory):
     # The subprocess must import this checkout's package, whatever is installed.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     logged = [sys.executable, str(ROOT / "tests" / "_logged_run.py")]
-    command = logged + [str(base / "train.log"), str(base / "returncode")]
+    # The main job's commands from .venv (this Python's folder) before any other installation.
+    env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
+    command = logged + [str(base / LOG), str(base / STATUS)]
     process = subprocess.Popen(
-        command + quickstart_command(base / "run", base / "tfds"),
+        command + ["bash", "-c", quickstart_script()],
         cwd=base,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -161,18 +182,17 @@ def quickstart_in_background(request, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def quickstart_run(quickstart_in_background):
-    """The quickstart's training run (a few minutes on two cores), once per test run."""
+    """The README's main job (about ten minutes on two cores), once per test run."""
     reused = os.environ.get(QUICKSTART_RUN_VARIABLE)
     if reused:
-        run = pathlib.Path(reused)
-        return QuickstartRun(run / "run", run / "tfds", (run / "train.log").read_text())
+        return QuickstartRun(pathlib.Path(reused), (pathlib.Path(reused) / LOG).read_text())
     base = quickstart_in_background
-    status = base / "returncode"
+    status = base / STATUS
     deadline = time.monotonic() + QUICKSTART_TIMEOUT_S
     while not status.exists():
         if time.monotonic() > deadline:
-            pytest.fail(f"the quickstart's training in {base} ran over {QUICKSTART_TIMEOUT_S} s")
+            pytest.fail(f"the main job in {base} ran over {QUICKSTART_TIMEOUT_S} s")
         time.sleep(1)
-    log = (base / "train.log").read_text()
+    log = (base / LOG).read_text()
     assert status.read_text() == "0", log[-3000:]
-    return QuickstartRun(base / "run", base / "tfds", log)
+    return QuickstartRun(base, log)

@@ -31,6 +31,7 @@ COMMANDS = [
     "convert",
     "verify",
     "predict",
+    "samples",
     "features",
     "explain",
     "benchmark",
@@ -360,7 +361,9 @@ EXPORT_NOISE = [
 
 
 @pytest.mark.slow
-def test_export_prints_what_it_wrote_and_no_converter_notes(tmp_path):
+def test_export_shows_the_converters_notes_only_when_asked(tmp_path):
+    """Asked to show everything, an export shows the notes: it is the filters that keep them out
+    of the main job's export (``test_the_main_jobs_log_holds_no_noise``)."""
     import keras
     import numpy as np
     from PIL import Image
@@ -385,11 +388,6 @@ def test_export_prints_what_it_wrote_and_no_converter_notes(tmp_path):
         return [line for line in text.splitlines() if any(re.search(p, line) for p in NOISE)]
 
     NOISE = EXPORT_NOISE + STARTUP
-    quiet = fresh_python(*command, "--output-dir", str(tmp_path / "quiet"))
-    assert quiet.returncode == 0, quiet.stderr[-3000:]
-    assert "googlenet_int8.tflite" in quiet.stdout and "googlenet.onnx" in quiet.stdout
-    assert noise(quiet.stderr) == [], quiet.stderr
-    # Asked to show everything, the notes are there: it is the filters that keep them away.
     loud = fresh_python(*command, "--output-dir", str(tmp_path / "loud"), "--verbose")
     assert loud.returncode == 0, loud.stderr[-3000:]
     shown = "\n".join(noise(loud.stderr))
@@ -397,24 +395,50 @@ def test_export_prints_what_it_wrote_and_no_converter_notes(tmp_path):
         assert re.search(pattern, shown, re.MULTILINE), (pattern, loud.stderr[-3000:])
 
 
-# What the quickstart's training log used to carry, none of which a user can act on.
-NOISE = STARTUP + [
+# What the main job's log used to carry, none of which a user can act on: the training's lines
+# and LiteRT's note on its delegate (verify, predict).
+NOISE = [
+    *STARTUP,
+    *EXPORT_NOISE,
     r"ran out of data",
     r"shuffle=True",
     r"CounterV2",
     r"dataset_info\.json",
     r"val_aux1_loss",
     r"val_aux2_loss",
+    r"XNNPACK delegate",
 ]
 
 
 @pytest.mark.slow
-def test_the_quickstart_log_holds_no_noise(quickstart_run):
+def test_the_main_jobs_log_holds_no_noise(quickstart_run):
+    """scripts/quickstart.sh's output, every command's, piped to a file."""
     log = quickstart_run.log
     noise = [line for line in log.splitlines() if any(re.search(p, line) for p in NOISE)]
     assert noise == []
-    # What it does print, one line per epoch, is checked in test_logs.py.
+    # What it does print: one line per epoch (checked in test_logs.py) and the files exported.
     assert len(re.findall(r"^\d+/\d+ - .* val_predictions_top1: [\d.]+ ", log, re.M)) > 1
+    assert "  googlenet_int8.tflite\n" in log and "  googlenet.onnx\n" in log
+
+
+@pytest.mark.slow
+def test_tflite_notes_its_delegate_only_when_asked(quickstart_run):
+    """LiteRT's note on XNNPACK is there to be dropped: a predict asked to show everything
+    shows it."""
+    model = str(quickstart_run.export / "googlenet_float32.tflite")
+    predict = [
+        "-m",
+        "inception_keras.cli",
+        "predict",
+        str(quickstart_run.samples),
+        "--model",
+        model,
+    ]
+    loud = fresh_python(*predict, "--verbose")
+    assert loud.returncode == 0, loud.stderr[-3000:]
+    assert re.search(r"^INFO: Created TensorFlow Lite XNNPACK delegate", loud.stderr, re.M), (
+        loud.stderr
+    )
 
 
 def _option_default(parser, command, option):

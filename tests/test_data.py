@@ -394,6 +394,30 @@ def test_shapes_stream_is_endless_fresh_and_deterministic():
     assert not any(np.array_equal(a, b) for a in stream_images for b in fixed)
 
 
+def test_samples_command_writes_test_images_named_by_class(tmp_path, capsys):
+    from PIL import Image
+
+    from inception_keras.cli import main
+
+    assert main(["samples", str(tmp_path / "new"), "--count", "3", "--image-size", "40"]) == 0
+    assert capsys.readouterr().out == f"Wrote 3 images of the shapes set to {tmp_path / 'new'}\n"
+    written = sorted((tmp_path / "new").iterdir())
+    expected = list(shapes.generate("test", 3, 40))
+    assert [p.name for p in written] == [
+        f"{i:02d}_{shapes.CLASS_NAMES[label]}.png" for i, (_, label) in enumerate(expected)
+    ]
+    for path, (image, _) in zip(written, expected):  # lossless PNG: the very pixels
+        np.testing.assert_array_equal(np.asarray(Image.open(path)), image)
+    # Refused in one line, before the folder is made.
+    for option, message in (
+        (["--count", "0"], "count must be at least 1; got 0."),
+        (["--image-size", "31"], "image_size must be at least 32 pixels; got 31."),
+    ):
+        assert main(["samples", str(tmp_path / "refused"), *option]) == 2
+        assert capsys.readouterr().err == f"inception-keras samples: error: {message}\n"
+    assert not (tmp_path / "refused").exists()
+
+
 def test_shapes_tfds_builder_registered_and_loadable(tmp_path):
     assert "shapes" in tfds.list_builders(with_community_datasets=False)
     config = shapes.ShapesConfig(

@@ -572,13 +572,9 @@ def test_cli_refuses_a_bad_layer_or_class_in_one_line(
 
 @pytest.mark.slow
 def test_cli_refuses_an_exported_artefact_naming_its_checkpoint(
-    small_checkpoint, sample_images, tmp_path, capsys
+    quickstart_run, sample_images, tmp_path, capsys
 ):
-    from inception_keras.export import export_checkpoint
-
-    version = export_checkpoint(
-        small_checkpoint, tmp_path / "exports", formats=["tflite"], tflite_quantizations=["float32"]
-    )
+    version = str(quickstart_run.export)
     for artefact in (version, f"{version}/googlenet_float32.tflite"):
         status, out, err = _run_cli(
             capsys, *sample_images, "--model", artefact, "--output-dir", tmp_path / "p"
@@ -587,7 +583,7 @@ def test_cli_refuses_an_exported_artefact_naming_its_checkpoint(
         assert err == (
             f"inception-keras explain: error: {artefact} is an exported "
             f"{'SavedModel' if artefact == version else 'TFLite'} model, which has no gradients; "
-            f"explaining needs its .keras checkpoint: use {small_checkpoint}\n"
+            f"explaining needs its .keras checkpoint: use {quickstart_run.checkpoint}\n"
         )
 
 

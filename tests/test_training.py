@@ -491,3 +491,28 @@ def test_the_momentum_advised_for_a_long_run_is_not_rounded_up_to_one():
     config = TrainConfig(ema_momentum=0.9999)  # about 10,000 steps
     with pytest.warns(UserWarning, match=r"this run takes 7000: .* at most 0\.99957 "):
         training._warn_if_the_average_lags(config, 7000)
+
+
+def test_the_run_records_its_data_folders_absolute_for_export_and_verify(tmp_path, monkeypatch):
+    from inception_keras.export.versioned import run_data_config
+    from inception_keras.run_folder import prepare_run_folder
+
+    (tmp_path / "photos" / "cat").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    config = TrainConfig(image_size=SIZE, output_dir="run")
+    folders = DataConfig(dataset="photos", validation_dir="val", cache_dir="cache")
+    prepare_run_folder(config, False, 1, ["cat"], folders)
+    # A later export or verify, run from another folder, finds the same data.
+    monkeypatch.chdir(tmp_path / "run")
+    saved = run_data_config(str(tmp_path / "run" / "best.keras"))
+    assert saved.dataset == str(tmp_path / "photos")
+    assert (saved.validation_dir, saved.cache_dir) == (
+        str(tmp_path / "val"),
+        str(tmp_path / "cache"),
+    )
+    # A tfds name stays a name, a local data_dir becomes absolute and a remote one stays.
+    monkeypatch.chdir(tmp_path)
+    for data_dir, recorded in (("tfds", str(tmp_path / "tfds")), ("gs://b/tfds", "gs://b/tfds")):
+        prepare_run_folder(config, False, 8, data_config=DataConfig(data_dir=data_dir))
+        saved = run_data_config("run/best.keras")
+        assert (saved.dataset, saved.data_dir, saved.cache_dir) == ("shapes", recorded, None)

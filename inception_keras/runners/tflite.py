@@ -1,11 +1,16 @@
 """Runs an exported ``.tflite`` model in LiteRT, quantizing and dequantizing integer tensors."""
 
+import contextlib
 import os
 
 import numpy as np
 
+from inception_keras import logs
 from inception_keras.errors import UsageError
 from inception_keras.runners.names import INPUT_NAME, OUTPUT_NAME, SERVING_DEFAULT
+
+# What LiteRT writes to stderr when a call first applies XNNPACK: nothing a user can act on.
+XNNPACK_NOTE = r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"
 
 
 class TFLiteRunner:
@@ -39,13 +44,19 @@ class TFLiteRunner:
         # The batch dimension reads 1 in the flatbuffer; it is dynamic (shape_signature -1).
         self.input_shape = (None, *(int(d) for d in self.input_details["shape"][1:]))
         self.num_classes = int(self.output_details["shape"][-1])
+        self._called = False
 
     def __call__(self, images):
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 4:
             raise UsageError(f"`images` must be [B, H, W, 3]; got shape {images.shape}.")
         # The signature runner resizes the input to this batch size on every call.
-        outputs = self._runner(**{INPUT_NAME: _quantize(images, self.input_details)})
+        first = (
+            contextlib.nullcontext() if self._called else logs.dropping_stderr_lines(XNNPACK_NOTE)
+        )
+        with first:
+            outputs = self._runner(**{INPUT_NAME: _quantize(images, self.input_details)})
+        self._called = True
         return _dequantize(outputs[OUTPUT_NAME], self.output_details)
 
 
