@@ -688,8 +688,8 @@ def build_parser():
         "samples",
         help="write a few new images of the built-in shapes set, named by their class",
         description="Write images of the built-in shapes set's test split as PNG files named by "
-        "their class (00_circle.png, 01_ring.png ...): new images to try predict, features or "
-        "explain on.",
+        "their number and class (00_star.png, 01_triangle.png ...): new images to try predict, "
+        "features or explain on.",
     )
     samples.add_argument("directory", help="folder to write them into (made if it is missing)")
     _int_option(samples, "--count", defaults.SAMPLE_IMAGES, "number of images")

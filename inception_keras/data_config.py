@@ -101,16 +101,19 @@ class DataConfig:
         check_image_limits(self.max_image_bytes, self.max_image_pixels)
 
     def with_absolute_folders(self):
-        """This config with its local folders as absolute paths: a run's ``data_config.json``
-        holds them so, and export and verify, which read it back, find the same data from any
-        working directory. Remote paths (``gs://...``) are kept as they are."""
+        """This config with its local folders as absolute paths (``~`` expanded): a run's
+        ``data_config.json`` holds them so, and export and verify, which read it back, find the
+        same data from any working directory. Remote paths (``gs://...``) and unset ones are kept
+        as they are, and ``dataset`` is made a path only when it names an existing folder, as
+        the loader takes it."""
 
         def absolute(path):
-            return path if path is None or "://" in path else os.path.abspath(path)
+            return path if not path or "://" in path else os.path.abspath(os.path.expanduser(path))
 
+        folder = os.path.isdir(os.path.expanduser(self.dataset))
         return dataclasses.replace(
             self,
-            dataset=absolute(self.dataset) if os.path.isdir(self.dataset) else self.dataset,
+            dataset=absolute(self.dataset) if folder else self.dataset,
             data_dir=absolute(self.data_dir),
             validation_dir=absolute(self.validation_dir),
             cache_dir=absolute(self.cache_dir),

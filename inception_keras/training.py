@@ -306,6 +306,8 @@ def train(
     if steps_per_epoch is not None:
         options["steps_per_epoch"] = steps_per_epoch
     config, data_config = run_configs(preset, config, data_config, **options)
+    # Before loading, which may write into data_dir: what the run records is what it read.
+    data_config = data_config.with_absolute_folders()
     # A multi-worker strategy must exist before TensorFlow runs any operation: make it first.
     strategy = make_strategy(config.strategy)
     data = load_data(data_config)

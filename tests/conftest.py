@@ -185,7 +185,9 @@ def quickstart_run(quickstart_in_background):
     """The README's main job (about ten minutes on two cores), once per test run."""
     reused = os.environ.get(QUICKSTART_RUN_VARIABLE)
     if reused:
-        return QuickstartRun(pathlib.Path(reused), (pathlib.Path(reused) / LOG).read_text())
+        # Absolute, as the export's manifest names the checkpoint.
+        base = pathlib.Path(reused).resolve()
+        return QuickstartRun(base, (base / LOG).read_text())
     base = quickstart_in_background
     status = base / STATUS
     deadline = time.monotonic() + QUICKSTART_TIMEOUT_S

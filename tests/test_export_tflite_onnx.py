@@ -225,6 +225,38 @@ def test_full_int8_needs_representative_data(paper_model, tmp_path):
     assert not target.exists()
 
 
+def test_versioned_export_of_a_model_in_memory_with_calibration_images(
+    paper_model, held_out, tmp_path
+):
+    """``export()`` of a model in memory: calibration images as an array, class names given."""
+    from inception_keras.export import MANIFEST, export
+    from inception_keras.export.verify import check_files
+    from inception_keras.runners import shipped_class_names
+
+    names = ("circle", "ring", "triangle", "square", "hexagon")
+    calibration = rendered(16, seed=3)[0]
+    version = export(
+        paper_model,
+        tmp_path,
+        formats=("tflite",),
+        tflite_quantizations=("int8",),
+        representative_data=calibration,
+        class_names=names,
+    )
+    assert version == str(tmp_path / "googlenet" / "1")
+    written = set(os.listdir(version))
+    # The SavedModel is always there: it is what the version folder is for TF Serving.
+    assert {"saved_model.pb", "googlenet_int8.tflite", MANIFEST} <= written
+    assert [name for name in written if name.endswith((".onnx", ".tflite"))] == [
+        "googlenet_int8.tflite"
+    ]
+    assert check_files(version) == []  # the manifest lists each file, its size and its hash
+    path = os.path.join(version, "googlenet_int8.tflite")
+    assert shipped_class_names(path) == names and shipped_class_names(version) == names
+    agreement, _ = top1_agreement(paper_model, tflite.TFLiteRunner(path), held_out)
+    assert agreement >= 0.8  # as the int8 flavour above: calibrated from the array
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

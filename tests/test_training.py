@@ -516,3 +516,13 @@ def test_the_run_records_its_data_folders_absolute_for_export_and_verify(tmp_pat
         prepare_run_folder(config, False, 8, data_config=DataConfig(data_dir=data_dir))
         saved = run_data_config("run/best.keras")
         assert (saved.dataset, saved.data_dir, saved.cache_dir) == ("shapes", recorded, None)
+    # A home folder is expanded, and an empty cache_dir (no file cache) stays empty.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    kept = DataConfig(data_dir="~/tfds", cache_dir="", cache=False)
+    prepare_run_folder(config, False, 8, data_config=kept)
+    saved = run_data_config("run/best.keras")
+    assert (saved.data_dir, saved.cache_dir, saved.cache) == (
+        str(tmp_path / "home/tfds"),
+        "",
+        False,
+    )

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 import inception_keras as ik
 from inception_keras import shapes
@@ -44,6 +45,7 @@ def exported(quickstart_run, tmp_path_factory):
     return {
         "model": keras.saving.load_model(checkpoint, safe_mode=True),
         "checkpoint": checkpoint,
+        "data_dir": quickstart_run.data_dir,
         "version": quickstart_run.export,
         "images": shapes.write_images(tmp_path_factory.mktemp("images"), count=6, image_size=48),
     }
@@ -72,8 +74,13 @@ def test_verify_passes_for_every_artefact_against_the_checkpoint(exported, capsy
     assert by_file["googlenet.onnx"].max_diff <= 1e-5
     assert by_file["googlenet_int8.tflite"].requirement == "top-1 agree >= 95%"
     assert by_file["googlenet_float16.tflite"].requirement == "top-1 agree >= 99%"
-    # The reference's accuracy is the Keras model's own on those images.
+    # The reference's accuracy is the Keras model's own on those images, whose labels are the
+    # split's as tensorflow-datasets reads it.
     images, labels, _ = verification_images(SIZE, limit=32, source=str(exported["checkpoint"]))
+    split = tfds.load(
+        "shapes/64px", split="validation", data_dir=str(exported["data_dir"]), shuffle_files=False
+    )
+    assert labels.tolist() == [int(example["label"]) for example in split.take(32)]
     probabilities = exported["model"].predict(images, verbose=0)[0]
     assert report.rows[0].accuracy == pytest.approx(np.mean(probabilities.argmax(-1) == labels))
     assert report.rows[0].accuracy > 0.9  # it has learned

@@ -1,7 +1,7 @@
 """Runs an exported ``.tflite`` model in LiteRT, quantizing and dequantizing integer tensors."""
 
-import contextlib
 import os
+import threading
 
 import numpy as np
 
@@ -11,6 +11,8 @@ from inception_keras.runners.names import INPUT_NAME, OUTPUT_NAME, SERVING_DEFAU
 
 # What LiteRT writes to stderr when a call first applies XNNPACK: nothing a user can act on.
 XNNPACK_NOTE = r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"
+# Dropping it swaps the process's stderr for the call: one first call at a time.
+_FIRST_CALL = threading.Lock()
 
 
 class TFLiteRunner:
@@ -44,19 +46,20 @@ class TFLiteRunner:
         # The batch dimension reads 1 in the flatbuffer; it is dynamic (shape_signature -1).
         self.input_shape = (None, *(int(d) for d in self.input_details["shape"][1:]))
         self.num_classes = int(self.output_details["shape"][-1])
-        self._called = False
+        self._note_pending = xnnpack
 
     def __call__(self, images):
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 4:
             raise UsageError(f"`images` must be [B, H, W, 3]; got shape {images.shape}.")
         # The signature runner resizes the input to this batch size on every call.
-        first = (
-            contextlib.nullcontext() if self._called else logs.dropping_stderr_lines(XNNPACK_NOTE)
-        )
-        with first:
-            outputs = self._runner(**{INPUT_NAME: _quantize(images, self.input_details)})
-        self._called = True
+        inputs = {INPUT_NAME: _quantize(images, self.input_details)}
+        if self._note_pending:
+            with _FIRST_CALL, logs.dropping_stderr_lines(XNNPACK_NOTE):
+                outputs = self._runner(**inputs)
+            self._note_pending = False
+        else:
+            outputs = self._runner(**inputs)
         return _dequantize(outputs[OUTPUT_NAME], self.output_details)
 
 
