@@ -43,8 +43,8 @@ CLASS_NAMES = ("circle", "ring", "triangle", "square", "hexagon", "star", "cross
 #: Seed-stream ids: each split draws from its own stream so they never overlap.
 STREAMS = {"train": 0, "validation": 1, "test": 2, "stream": 3}
 
-# The smallest side whose frame holds the largest figure with its margin (render), and the
-# smallest input GoogLeNet takes.
+# The smallest side written: render's largest figure and its margin need 30 pixels, and 32 is
+# also GoogLeNet's smallest input (model.MIN_INPUT_SIZE), so every image written can be predicted.
 MIN_IMAGE_SIZE = 32
 
 _CHUNK = 64  # images rendered per vectorised numpy call (bounds memory)

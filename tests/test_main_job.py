@@ -9,6 +9,7 @@ from inception_keras.predict import predict
 
 pytestmark = pytest.mark.slow
 
+# The files of a default export, SavedModel first: the ones the main job's export holds.
 ARTEFACTS = (
     "saved_model.pb",
     "googlenet.onnx",
