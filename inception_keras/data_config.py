@@ -110,11 +110,32 @@ class DataConfig:
         def absolute(path):
             return path if not path or "://" in path else os.path.abspath(os.path.expanduser(path))
 
-        folder = os.path.isdir(os.path.expanduser(self.dataset))
+        folder = is_existing_image_folder(self.dataset)
         return dataclasses.replace(
             self,
             dataset=absolute(self.dataset) if folder else self.dataset,
             data_dir=absolute(self.data_dir),
             validation_dir=absolute(self.validation_dir),
             cache_dir=absolute(self.cache_dir),
+        )
+
+
+# The file tensorflow-datasets writes into each prepared version of a set (NAME[/CONFIG]/VERSION/).
+TFDS_INFO_FILE = "dataset_info.json"
+
+
+def is_existing_image_folder(dataset):
+    """Whether ``dataset`` names an existing local folder that is an image folder. A folder at a
+    tfds name's relative path in which tensorflow-datasets has prepared that set (a version folder
+    holding its ``dataset_info.json``, as ``--data-dir .`` leaves ``shapes/64px/1.0.0/``) is the
+    set, not an image folder."""
+    path = os.path.expanduser(dataset)
+    if not os.path.isdir(path):
+        return False
+    if dataset.startswith(("/", ".", "~")):
+        return True  # written as a path: a path is meant
+    with os.scandir(path) as entries:
+        return not any(
+            entry.is_dir() and os.path.isfile(os.path.join(entry.path, TFDS_INFO_FILE))
+            for entry in entries
         )

@@ -17,7 +17,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from inception_keras import logs, shapes
-from inception_keras.data_config import DataConfig
+from inception_keras.data_config import DataConfig, is_existing_image_folder
 from inception_keras.decoding import refusals
 from inception_keras.errors import UsageError
 from inception_keras.image_files import list_image_folder
@@ -211,9 +211,9 @@ def _tfds_source(config: DataConfig):
 
 
 def _is_folder(dataset: str) -> bool:
-    """Existing directories are folders; so is anything path-like that is not
+    """Existing image folders are folders; so is anything path-like that is not
     a tfds name (so a mistyped path gets a 'folder does not exist' error)."""
-    if tf.io.gfile.isdir(dataset):
+    if is_existing_image_folder(dataset):
         return True
     if dataset.startswith(("/", ".", "~")) or "://" in dataset:
         return True

@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 from test_preprocessing import encode_bmp, encode_gif  # test-only byte writers
 
 from inception_keras import data, data_sources, shapes
+from inception_keras.errors import UsageError
 
 # Solid colours per class, so a label can be checked from the pixels.
 COLOURS = {"apple": (220, 30, 30), "banana": (30, 30, 220), "cherry": (30, 200, 30)}
@@ -437,6 +438,29 @@ def test_shapes_tfds_builder_registered_and_loadable(tmp_path):
     stored = list(builder.as_dataset(split="validation", as_supervised=True).as_numpy_iterator())
     expected = list(shapes.generate("validation", 8, 32, seed=4))
     assert all(np.array_equal(s[0], e[0]) and s[1] == e[1] for s, e in zip(stored, expected))
+
+
+def test_a_set_prepared_into_the_working_folder_is_read_as_the_set(
+    shapes_data_dir, tmp_path, monkeypatch
+):
+    """``--data-dir .`` prepares ``shapes/smoke`` at the very path its name reads as: a second
+    run takes that folder as the tfds set again, not as an image folder of one class ("1.0.0")."""
+    monkeypatch.chdir(shapes_data_dir)
+    assert (shapes_data_dir / "shapes" / "smoke").is_dir()
+    config = data.DataConfig(dataset="shapes/smoke", data_dir=".")
+    picked, *_, class_names, label = data_sources.pick_source(config)
+    assert (label, class_names) == ("tfds shapes/smoke", shapes.CLASS_NAMES)
+    recorded = config.with_absolute_folders()
+    assert (recorded.dataset, recorded.data_dir) == ("shapes/smoke", str(shapes_data_dir))
+    # Written as a path, the same folder is taken as a folder (of no images); and a folder of
+    # class folders at a tfds name's path is an image folder.
+    with pytest.raises(UsageError, match=r"image folder '\./shapes/smoke' contains no images"):
+        data_sources.pick_source(data.DataConfig(dataset="./shapes/smoke"))
+    monkeypatch.chdir(tmp_path)
+    make_folder(tmp_path / "shapes" / "smoke")
+    config = data.DataConfig(dataset="shapes/smoke", validation_fraction=0)
+    assert data_sources.pick_source(config)[-1] == "image folder shapes/smoke"
+    assert config.with_absolute_folders().dataset == str(tmp_path / "shapes" / "smoke")
 
 
 @pytest.mark.slow
