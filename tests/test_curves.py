@@ -13,7 +13,13 @@ from matplotlib.image import imread
 from inception_keras.cli import main
 from inception_keras.errors import UsageError
 from inception_keras.files import read_history
-from inception_keras.plots.curves import best_epoch, compare_histories, plot_history, plot_runs
+from inception_keras.plots.curves import (
+    LEARNING_RATE_LABEL,
+    best_epoch,
+    compare_histories,
+    plot_history,
+    plot_runs,
+)
 
 # Three epochs of a run, typed in. Validation top-1 ties at epoch indices 1 and 2: best.keras
 # keeps the first, so the best epoch is the second (x = 2 on the 1-based axis). Validation
@@ -70,7 +76,7 @@ def write_history(path, history):
 def test_curves_plot_exactly_the_histories_numbers():
     figure = plot_history(HISTORY, title="run")
     drawn = panels(figure)
-    assert list(drawn) == ["loss", "top-1", "top-5", "learning rate"]
+    assert list(drawn) == ["loss", "top-1", "top-5", LEARNING_RATE_LABEL]
     loss = {k: v for k, v in drawn["loss"].items() if not k.startswith("_")}
     # Every head's training loss, the main head's validation loss; the validation aux heads
     # (all zeros), the total and val_loss (a copy of the main head's) are not drawn.
@@ -83,7 +89,10 @@ def test_curves_plot_exactly_the_histories_numbers():
     for k in (1, 5):
         assert drawn[f"top-{k}"]["train"] == (EPOCHS_X, HISTORY[f"predictions_top{k}"])
         assert drawn[f"top-{k}"]["validation"] == (EPOCHS_X, HISTORY[f"val_predictions_top{k}"])
-    assert drawn["learning rate"]["learning rate"] == (EPOCHS_X, HISTORY["learning_rate"])
+    # The rate each epoch ends with, at its end: the last epoch's 0 is where the run stops.
+    ends = [x + 0.5 for x in EPOCHS_X]
+    assert drawn[LEARNING_RATE_LABEL]["learning rate"] == (ends, HISTORY["learning_rate"])
+    assert figure.axes[-1].get_xlim() == (0.5, 3.5)
     # The best epoch: the first of the tied validation top-1 maxima, marked in every panel.
     assert best_epoch(HISTORY) == 1
     assert drawn["top-1"]["best: epoch 2, 75.00%"] == ([2.0], [0.75])
@@ -101,8 +110,13 @@ def test_a_two_phase_run_shades_its_second_phase_and_names_both():
         "predictions_top1": [0.25, 0.5, 0.625, 0.75, 0.875],
         "val_predictions_top1": [0.375, 0.75, 0.75, 0.875, 0.875],
         "phase": [1.0, 1.0, 1.0, 2.0, 2.0],
+        "learning_rate": [2e-3, 1e-3, 0.0, 1e-4, 0.0],  # each phase decays to zero
     }
     figure = plot_history(history)
+    # The rate at each epoch's end, the line broken between the phases.
+    x, rate = panels(figure)[LEARNING_RATE_LABEL]["learning rate"]
+    assert x[:3] + x[4:] == [1.5, 2.5, 3.5, 4.5, 5.5] and math.isnan(x[3])
+    assert rate[:3] + rate[4:] == history["learning_rate"] and math.isnan(rate[3])
     for ax in figure.axes:
         (span,) = ax.patches  # axvspan: a rectangle from x to x + width over the whole height
         assert (span.get_x(), span.get_x() + span.get_width()) == (3.5, 5.5)
@@ -138,6 +152,17 @@ def test_curves_leave_out_missing_and_all_zero_columns():
         plot_history({"epoch": []})
 
 
+def test_a_top_k_panel_at_100_percent_throughout_is_left_out():
+    """Four classes: top-5 is 100% in every epoch by definition, a flat line that says nothing."""
+    four = dict(HISTORY, predictions_top5=[1.0] * 3, val_predictions_top5=[1.0, float("nan"), 1.0])
+    assert list(panels(plot_history(four))) == ["loss", "top-1", LEARNING_RATE_LABEL]
+    # One epoch below 100%, in one split or in one run of several: drawn.
+    once = dict(four, val_predictions_top5=[1.0, 0.875, 1.0])
+    assert "top-5" in panels(plot_history(once))
+    assert "top-5" in panels(compare_histories({"four": four, "once": once}))
+    assert "top-5" not in panels(compare_histories({"a": four, "b": four}))
+
+
 @pytest.mark.parametrize("epochs", [1, 250])
 def test_curves_have_integer_epoch_ticks_with_one_epoch_and_with_250(epochs):
     rng = np.random.default_rng(epochs)
@@ -168,7 +193,7 @@ def test_several_runs_are_overlaid_one_colour_per_run():
     shorter["val_predictions_top1"] = [0.5, 0.625]  # best: its second epoch
     figure = compare_histories({"sgd": HISTORY, "adamw": shorter})
     drawn = panels(figure)
-    assert list(drawn) == ["main-head loss", "top-1", "top-5", "learning rate"]
+    assert list(drawn) == ["main-head loss", "top-1", "top-5", LEARNING_RATE_LABEL]
     loss = {k: v for k, v in drawn["main-head loss"].items() if not k.startswith("_")}
     assert (
         loss

@@ -2,12 +2,16 @@
 
 Panels share the epoch axis (epochs counted from 1, as Keras' progress output counts them):
 the loss of every head that has one (training solid, validation dashed), top-1 and top-5
-accuracy of the main head, and the learning rate when the history logs it. The best epoch - the
-first with the highest validation top-1, the one ``best.keras`` holds - is marked by a vertical
-line through every panel and a star on the validation top-1 curve.
+accuracy of the main head, and the learning rate when the history logs it. The history holds the
+rate at each epoch's end, so it is drawn there, half an epoch right of the epoch's number, and
+not joined across the phases of a run that has several: a schedule that decays to zero shows 0
+where the run or the phase ends, not as the rate its last epoch trained at. The best epoch -
+the first with the highest validation top-1, the one ``best.keras`` holds - is marked by a
+vertical line through every panel and a star on the validation top-1 curve.
 
 A column that is missing, entirely NaN or entirely zero is not drawn (a head that validation
-does not score logs zeros); the total ``loss`` is drawn only when the history has no per-head
+does not score logs zeros), nor is a top-k panel at 100% in every epoch (top-5 of 5 classes or
+fewer is 100% by definition); the total ``loss`` is drawn only when the history has no per-head
 losses, since it is a weighted sum of the drawn ones. The functions take plain numbers, the
 ``{column: [value per epoch]}`` dict of :func:`inception_keras.files.read_history`.
 """
@@ -26,6 +30,7 @@ MAIN_HEAD = "predictions"  # the classifier's output; aux heads add their own lo
 LEARNING_RATE = "learning_rate"  # the column the training run logs
 PHASE = "phase"  # the finetune recipe's: which of its two phases an epoch belongs to
 TOP_K = (1, 5)
+LEARNING_RATE_LABEL = "learning rate\nat epoch's end"
 # Up to this many epochs each value gets a dot: a run of one epoch is a dot, not an empty panel.
 _DOTTED_EPOCHS = 30
 _VALIDATION = "val_"
@@ -149,7 +154,7 @@ def _panels(history, compare):
     loss = [(label, column, i) for i, (label, column) in enumerate(_heads(history, compare))]
     panels = [("main-head loss" if compare else "loss", loss)]
     panels += [(f"top-{k}", [("", f"{MAIN_HEAD}_top{k}", 0)]) for k in TOP_K]
-    panels.append(("learning rate", [("", LEARNING_RATE, 0)]))
+    panels.append((LEARNING_RATE_LABEL, [("", LEARNING_RATE, 0)]))
     return panels
 
 
@@ -171,6 +176,20 @@ def _lines(runs, series, compare):
     return lines
 
 
+def _split_at_phases(x, values, history):
+    """``x`` and ``values`` with a NaN between epochs of different phases, where a line breaks."""
+    phases = np.asarray(history.get(PHASE, []), dtype=float)
+    if len(phases) != len(x):
+        return x, values
+    breaks = np.flatnonzero(phases[1:] != phases[:-1]) + 1
+    return np.insert(x, breaks, np.nan), np.insert(values, breaks, np.nan)
+
+
+def _all_perfect(lines):
+    """Whether every value of the panel's lines is 1 (100%), NaN gaps aside."""
+    return all(np.all(values[~np.isnan(values)] == 1.0) for *_, values in lines)
+
+
 def _draw(runs, title):
     for name, history in runs:
         if not history.get("epoch"):
@@ -183,25 +202,39 @@ def _draw(runs, title):
         (ylabel, lines)
         for ylabel, series in _panels(columns, compare)
         if (lines := _lines(runs, series, compare))
+        and not (ylabel.startswith("top-") and _all_perfect(lines))
     ]
     if not drawn:
         raise UsageError("the history has no column to draw (no loss, accuracy or learning rate).")
 
     epochs = max(len(history["epoch"]) for _, history in runs)
-    heights = [1.0 if ylabel == "learning rate" else 1.6 for ylabel, _ in drawn]
+    heights = [1.0 if ylabel == LEARNING_RATE_LABEL else 1.6 for ylabel, _ in drawn]
     figure = new_figure(9, 0.8 + 1.6 * sum(heights))
     axes = figure.subplots(len(drawn), 1, sharex=True, height_ratios=heights, squeeze=False)[:, 0]
     marker = "o" if epochs <= _DOTTED_EPOCHS else None
     x_of = {name: np.asarray(history["epoch"], dtype=float) + 1 for name, history in runs}
     for ax, (ylabel, lines) in zip(axes, drawn):
+        rate = ylabel == LEARNING_RATE_LABEL
         for run_index, colour, style, text, values in lines:
             x = x_of[runs[run_index][0]]
-            ax.plot(x, values, style, color=f"C{colour}", label=text, marker=marker, ms=4)
+            if rate:  # at each epoch's end, and not joined across phases (each has its schedule)
+                x, values = _split_at_phases(x + 0.5, values, runs[run_index][1])
+            # Unclipped: the last epoch's end is the axis' right edge.
+            ax.plot(
+                x,
+                values,
+                style,
+                color=f"C{colour}",
+                label=text,
+                marker=marker,
+                ms=4,
+                clip_on=not rate,
+            )
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
         if ylabel.startswith("top-"):
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        if ylabel == "learning rate":
+        if rate:
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     _mark_best(runs, axes, [ylabel for ylabel, _ in drawn], compare, x_of)
     if not compare:
@@ -213,7 +246,7 @@ def _draw(runs, title):
     last.set_xlabel("epoch")
     last.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     # Half an epoch of margin around a few epochs' dots; a long run fills the width.
-    last.set_xlim(*((0.5, epochs + 0.5) if epochs <= _DOTTED_EPOCHS else (1, epochs)))
+    last.set_xlim(*((0.5, epochs + 0.5) if epochs <= _DOTTED_EPOCHS else (1, epochs + 0.5)))
     if title is None and compare:
         title = " vs ".join(name for name, _ in runs)
     if title:
