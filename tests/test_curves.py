@@ -152,6 +152,18 @@ def test_curves_leave_out_missing_and_all_zero_columns():
         plot_history({"epoch": []})
 
 
+def test_a_loss_spanning_decades_is_drawn_on_a_log_axis():
+    """An untrained BatchNorm network's first validation loss (890) beside losses near 1."""
+    spiked = dict(HISTORY, val_predictions_loss=[890.0, 1.5, 1.25])
+    figure = plot_history(spiked)
+    loss = figure.axes[0]
+    assert (loss.get_ylabel(), loss.get_yscale()) == ("loss (log scale)", "log")
+    assert panels(figure)["loss (log scale)"]["main validation"] == (EPOCHS_X, [890.0, 1.5, 1.25])
+    assert plot_history(HISTORY).axes[0].get_yscale() == "linear"  # 2.5 / 1: one decade or less
+    compared = compare_histories({"spiked": spiked, "plain": HISTORY})
+    assert compared.axes[0].get_ylabel() == "main-head loss (log scale)"
+
+
 def test_a_top_k_panel_at_100_percent_throughout_is_left_out():
     """Four classes: top-5 is 100% in every epoch by definition, a flat line that says nothing."""
     four = dict(HISTORY, predictions_top5=[1.0] * 3, val_predictions_top5=[1.0, float("nan"), 1.0])

@@ -9,7 +9,8 @@ where the run or the phase ends, not as the rate its last epoch trained at. The 
 the first with the highest validation top-1, the one ``best.keras`` holds - is marked by a
 vertical line through every panel and a star on the validation top-1 curve.
 
-A column that is missing, entirely NaN or entirely zero is not drawn (a head that validation
+A loss panel whose values span more than two decades is drawn on a logarithmic axis, and says
+so. A column that is missing, entirely NaN or entirely zero is not drawn (a head that validation
 does not score logs zeros), nor is a top-k panel at 100% in every epoch (top-5 of 5 classes or
 fewer is 100% by definition); the total ``loss`` is drawn only when the history has no per-head
 losses, since it is a weighted sum of the drawn ones. The functions take plain numbers, the
@@ -31,6 +32,8 @@ LEARNING_RATE = "learning_rate"  # the column the training run logs
 PHASE = "phase"  # the finetune recipe's: which of its two phases an epoch belongs to
 TOP_K = (1, 5)
 LEARNING_RATE_LABEL = "learning rate\nat epoch's end"
+# A loss panel whose largest value is this many times its smallest gets a logarithmic axis.
+LOG_SCALE_RATIO = 100
 # Up to this many epochs each value gets a dot: a run of one epoch is a dot, not an empty panel.
 _DOTTED_EPOCHS = 30
 _VALIDATION = "val_"
@@ -185,6 +188,14 @@ def _split_at_phases(x, values, history):
     return np.insert(x, breaks, np.nan), np.insert(values, breaks, np.nan)
 
 
+def _spans_decades(lines, ratio=LOG_SCALE_RATIO):
+    """Whether the panel's values are all positive and the largest is over ``ratio`` times the
+    smallest."""
+    values = np.concatenate([values for *_, values in lines])
+    values = values[~np.isnan(values)]
+    return bool(values.size) and values.min() > 0 and values.max() > ratio * values.min()
+
+
 def _all_perfect(lines):
     """Whether every value of the panel's lines is 1 (100%), NaN gaps aside."""
     return all(np.all(values[~np.isnan(values)] == 1.0) for *_, values in lines)
@@ -230,6 +241,11 @@ def _draw(runs, title):
                 ms=4,
                 clip_on=not rate,
             )
+        if "loss" in ylabel and _spans_decades(lines):
+            # One far larger epoch (an untrained BatchNorm network's first validation can score
+            # hundreds) would flatten every other on a linear axis.
+            ax.set_yscale("log")
+            ylabel = f"{ylabel} (log scale)"
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
         if ylabel.startswith("top-"):
