@@ -104,8 +104,8 @@ class DataConfig:
         """This config with its local folders as absolute paths (``~`` expanded): a run's
         ``data_config.json`` holds them so, and export and verify, which read it back, find the
         same data from any working directory. Remote paths (``gs://...``) and unset ones are kept
-        as they are, and ``dataset`` is made a path only when it names an existing folder, as
-        the loader takes it."""
+        as they are, and ``dataset`` is made a path only when it names an existing image folder
+        (:func:`is_existing_image_folder`), as the loader takes it."""
 
         def absolute(path):
             return path if not path or "://" in path else os.path.abspath(os.path.expanduser(path))
@@ -120,22 +120,38 @@ class DataConfig:
         )
 
 
-# The file tensorflow-datasets writes into each prepared version of a set (NAME[/CONFIG]/VERSION/).
+# What tensorflow-datasets leaves in each version of a set it prepares (NAME[/CONFIG]/VERSION/),
+# and the prefix of the folder it prepares into before renaming it to VERSION.
 TFDS_INFO_FILE = "dataset_info.json"
+TFDS_INCOMPLETE_PREFIX = "incomplete."
 
 
 def is_existing_image_folder(dataset):
-    """Whether ``dataset`` names an existing local folder that is an image folder. A folder at a
-    tfds name's relative path in which tensorflow-datasets has prepared that set (a version folder
-    holding its ``dataset_info.json``, as ``--data-dir .`` leaves ``shapes/64px/1.0.0/``) is the
-    set, not an image folder."""
+    """Whether ``dataset`` names an existing local folder that is an image folder.
+
+    A folder at a tfds name's relative path in which tensorflow-datasets has prepared that set
+    (``--data-dir .`` leaves ``shapes/64px/1.0.0/`` for ``shapes/64px`` and
+    ``shapes/128px/1.0.0/`` for ``shapes``) is the set, not an image folder: it is recognised
+    by a version folder holding ``dataset_info.json``, or one being prepared.
+    """
     path = os.path.expanduser(dataset)
     if not os.path.isdir(path):
         return False
     if dataset.startswith(("/", ".", "~")):
         return True  # written as a path: a path is meant
+    try:
+        # NAME/CONFIG/VERSION: a name with its config is one level above its versions.
+        return not _holds_a_tfds_version(path, depth=1 if "/" in dataset else 2)
+    except OSError:
+        return True  # unreadable: the image-folder loader says why, in one line
+
+
+def _holds_a_tfds_version(path, depth):
     with os.scandir(path) as entries:
-        return not any(
-            entry.is_dir() and os.path.isfile(os.path.join(entry.path, TFDS_INFO_FILE))
-            for entry in entries
-        )
+        folders = [entry for entry in entries if entry.is_dir()]
+    for entry in folders:
+        if entry.name.startswith(TFDS_INCOMPLETE_PREFIX) or os.path.isfile(
+            os.path.join(entry.path, TFDS_INFO_FILE)
+        ):
+            return True
+    return depth > 1 and any(_holds_a_tfds_version(entry.path, depth - 1) for entry in folders)

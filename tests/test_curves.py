@@ -126,6 +126,12 @@ def test_a_two_phase_run_shades_its_second_phase_and_names_both():
         ("phase 1", 0.5),
         ("phase 2", 3.5),
     ]
+    # Epochs of no recorded phase (NaN) break no line: only a known change of phase does.
+    gaps = panels(plot_history(dict(history, phase=[1.0, math.nan, math.nan, 2.0, 2.0])))
+    assert gaps[LEARNING_RATE_LABEL]["learning rate"] == (
+        [1.5, 2.5, 3.5, 4.5, 5.5],
+        history["learning_rate"],
+    )
     one_phase = plot_history(dict(history, phase=[1.0] * 5))
     assert not any(ax.patches or ax.texts for ax in one_phase.axes)
     assert not any(ax.patches or ax.texts for ax in plot_history(HISTORY).axes)
@@ -160,6 +166,10 @@ def test_a_loss_spanning_decades_is_drawn_on_a_log_axis():
     assert (loss.get_ylabel(), loss.get_yscale()) == ("loss (log scale)", "log")
     assert panels(figure)["loss (log scale)"]["main validation"] == (EPOCHS_X, [890.0, 1.5, 1.25])
     assert plot_history(HISTORY).axes[0].get_yscale() == "linear"  # 2.5 / 1: one decade or less
+    # The bound: a largest value 100 times the smallest is still linear, just over it is not.
+    for largest, scale in ((100.0, "linear"), (100.5, "log")):
+        history = dict(HISTORY, val_predictions_loss=[largest, 1.5, 1.25])
+        assert plot_history(history).axes[0].get_yscale() == scale
     compared = compare_histories({"spiked": spiked, "plain": HISTORY})
     assert compared.axes[0].get_ylabel() == "main-head loss (log scale)"
 
@@ -173,6 +183,11 @@ def test_a_top_k_panel_at_100_percent_throughout_is_left_out():
     assert "top-5" in panels(plot_history(once))
     assert "top-5" in panels(compare_histories({"four": four, "once": once}))
     assert "top-5" not in panels(compare_histories({"a": four, "b": four}))
+    # Top-1 stays, however perfect: it carries the best epoch's star.
+    perfect = dict(four, predictions_top1=[1.0] * 3, val_predictions_top1=[1.0] * 3)
+    drawn = panels(plot_history(perfect))
+    assert list(drawn) == ["loss", "top-1", LEARNING_RATE_LABEL]
+    assert drawn["top-1"]["best: epoch 1, 100.00%"] == ([1.0], [1.0])
 
 
 @pytest.mark.parametrize("epochs", [1, 250])

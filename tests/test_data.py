@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import signal
 
 import numpy as np
@@ -11,6 +12,7 @@ import tensorflow_datasets as tfds
 from test_preprocessing import encode_bmp, encode_gif  # test-only byte writers
 
 from inception_keras import data, data_sources, shapes
+from inception_keras.data_config import is_existing_image_folder
 from inception_keras.errors import UsageError
 
 # Solid colours per class, so a label can be checked from the pixels.
@@ -461,6 +463,31 @@ def test_a_set_prepared_into_the_working_folder_is_read_as_the_set(
     config = data.DataConfig(dataset="shapes/smoke", validation_fraction=0)
     assert data_sources.pick_source(config)[-1] == "image folder shapes/smoke"
     assert config.with_absolute_folders().dataset == str(tmp_path / "shapes" / "smoke")
+
+
+@pytest.mark.parametrize(
+    "dataset, left",
+    [
+        ("shapes", "shapes/128px/1.0.0/dataset_info.json"),  # the default: name, then config
+        ("tf_flowers", "tf_flowers/3.0.1/dataset_info.json"),  # a set without configs
+        ("shapes/smoke", "shapes/smoke/incomplete.1a2b_1.0.0/"),  # a preparation cut short
+    ],
+)
+def test_what_tfds_leaves_in_the_working_folder_is_not_an_image_folder(
+    dataset, left, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    if left.endswith("/"):
+        (tmp_path / left).mkdir(parents=True)
+    else:
+        (tmp_path / left).parent.mkdir(parents=True)
+        (tmp_path / left).write_text("{}")
+    assert not is_existing_image_folder(dataset)
+    assert data.DataConfig(dataset=dataset).with_absolute_folders().dataset == dataset
+    # The same folder holding class folders of images instead is an image folder.
+    shutil.rmtree(tmp_path / dataset)
+    make_folder(tmp_path / dataset)
+    assert is_existing_image_folder(dataset)
 
 
 @pytest.mark.slow

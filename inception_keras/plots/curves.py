@@ -11,8 +11,8 @@ vertical line through every panel and a star on the validation top-1 curve.
 
 A loss panel whose values span more than two decades is drawn on a logarithmic axis, and says
 so. A column that is missing, entirely NaN or entirely zero is not drawn (a head that validation
-does not score logs zeros), nor is a top-k panel at 100% in every epoch (top-5 of 5 classes or
-fewer is 100% by definition); the total ``loss`` is drawn only when the history has no per-head
+does not score logs zeros), nor is a top-5 panel at 100% in every epoch (as it is by definition with
+5 classes or fewer); the total ``loss`` is drawn only when the history has no per-head
 losses, since it is a weighted sum of the drawn ones. The functions take plain numbers, the
 ``{column: [value per epoch]}`` dict of :func:`inception_keras.files.read_history`.
 """
@@ -184,7 +184,8 @@ def _split_at_phases(x, values, history):
     phases = np.asarray(history.get(PHASE, []), dtype=float)
     if len(phases) != len(x):
         return x, values
-    breaks = np.flatnonzero(phases[1:] != phases[:-1]) + 1
+    changes = (phases[1:] != phases[:-1]) & np.isfinite(phases[1:]) & np.isfinite(phases[:-1])
+    breaks = np.flatnonzero(changes) + 1
     return np.insert(x, breaks, np.nan), np.insert(values, breaks, np.nan)
 
 
@@ -213,7 +214,7 @@ def _draw(runs, title):
         (ylabel, lines)
         for ylabel, series in _panels(columns, compare)
         if (lines := _lines(runs, series, compare))
-        and not (ylabel.startswith("top-") and _all_perfect(lines))
+        and not (ylabel.startswith("top-") and ylabel != "top-1" and _all_perfect(lines))
     ]
     if not drawn:
         raise UsageError("the history has no column to draw (no loss, accuracy or learning rate).")
@@ -242,8 +243,8 @@ def _draw(runs, title):
                 clip_on=not rate,
             )
         if "loss" in ylabel and _spans_decades(lines):
-            # One far larger epoch (an untrained BatchNorm network's first validation can score
-            # hundreds) would flatten every other on a linear axis.
+            # On a linear axis one far larger epoch (an untrained BatchNorm network's first
+            # validation can score hundreds), or a long run's first epochs, flatten the rest.
             ax.set_yscale("log")
             ylabel = f"{ylabel} (log scale)"
         ax.set_ylabel(ylabel)
@@ -261,7 +262,8 @@ def _draw(runs, title):
     last = axes[-1]
     last.set_xlabel("epoch")
     last.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    # Half an epoch of margin around a few epochs' dots; a long run fills the width.
+    # Half an epoch of margin around a few epochs' dots; a long run starts at its first epoch.
+    # Both end at the last epoch's end, where its learning rate is drawn.
     last.set_xlim(*((0.5, epochs + 0.5) if epochs <= _DOTTED_EPOCHS else (1, epochs + 0.5)))
     if title is None and compare:
         title = " vs ".join(name for name, _ in runs)
